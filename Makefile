@@ -1,0 +1,51 @@
+# tf3d: `make train` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Debian packages: open3d's wheel needs libusb; `blender` gives the binary for
+# `blender --background -P blender/render_aligned.py`; g++ builds the custom ops.
+APT_PACKAGES := libusb-1.0-0 blender g++
+DATA_DIR ?= data/synthetic
+RUN_DIR ?= runs/paired
+WORKERS ?= $(shell nproc)
+
+.PHONY: setup system-deps test data train clean-venv ops benchmarks
+
+setup: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q -rs tests
+
+data: setup
+	$(PY) -m pipelines.build synthetic --out $(DATA_DIR) --workers $(WORKERS)
+
+train: data
+	$(PY) -m tf3d.train experiments/paired.yaml --set data.dir=$(DATA_DIR) --set run_dir=$(RUN_DIR)
+	$(PY) -m tf3d.evaluate $(RUN_DIR)
+
+ops: setup
+	$(PY) -m tf3d.ops build
+
+clean-venv:
+	rm -rf $(VENV)

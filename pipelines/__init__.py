@@ -1,0 +1,1 @@
+"""Dataset building: synthetic furniture, voxelization, Blender renderings, TFRecord shards."""

@@ -1,0 +1,1 @@
+"""Dataset format (`records`) and the `tf.data` input pipeline."""

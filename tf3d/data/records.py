@@ -1,0 +1,243 @@
+"""The TFRecord format of tf3d datasets: one definition for writers and readers.
+
+A dataset directory holds TFDS-style shards and a `dataset_info.json`:
+
+    DIR/<name>-<split>.tfrecord-<i:05d>-of-<n:05d>   (split: train, val, test)
+    DIR/dataset_info.json
+
+Each record is a `tf.train.Example` for one model with these features
+(V = number of views, R = voxel resolution; frames and cameras as defined in
+`tf3d.conventions`):
+
+    model_id          bytes             unique id of the model (ShapeNet id or synthetic name)
+    category          bytes             category name, e.g. b"chair"
+    voxel_resolution  int64             R
+    voxels            bytes             np.packbits of the bool [X, Y, Z] = [R, R, R] grid,
+                                        C order, most significant bit first
+    num_views         int64             V
+    image_size        int64             side of every image in pixels
+    images            bytes x V         8-bit grayscale PNG: the object over white
+    masks             bytes x V         8-bit grayscale PNG: alpha coverage (255 = covered)
+    azimuths          float x V         degrees
+    elevations        float x V         degrees
+    intrinsics        float x V*9       row-major [V, 3, 3]
+    extrinsics        float x V*12      row-major [V, 3, 4] world-to-camera, OpenCV axes
+
+`encode_example` writes a record and `decode_example` reads it back with NumPy
+(for tools); `parse_spec` and `parse_record` read it inside a `tf.data`
+pipeline. TensorFlow is imported lazily so that the module costs nothing until
+a record is touched.
+"""
+
+import json
+import re
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+INFO_FILE = "dataset_info.json"
+SHARD_PATTERN = "{name}-{split}.tfrecord-{index:05d}-of-{count:05d}"
+_SHARD_RE = re.compile(r"^(?P<name>.+)-(?P<split>[a-z]+)\.tfrecord-(?P<index>\d{5})-of-(?P<count>\d{5})$")
+
+FEATURES = {
+    # name: (kind, per-view) -- kind in {"bytes", "int64", "float"}
+    "model_id": ("bytes", False),
+    "category": ("bytes", False),
+    "voxel_resolution": ("int64", False),
+    "voxels": ("bytes", False),
+    "num_views": ("int64", False),
+    "image_size": ("int64", False),
+    "images": ("bytes", True),
+    "masks": ("bytes", True),
+    "azimuths": ("float", True),
+    "elevations": ("float", True),
+    "intrinsics": ("float", True),
+    "extrinsics": ("float", True),
+}
+_PER_VIEW_LENGTH = {"images": 1, "masks": 1, "azimuths": 1, "elevations": 1,
+                    "intrinsics": 9, "extrinsics": 12}
+
+
+def shard_name(name, split, index, count):
+    """File name of shard `index` of `count` of a split, TFDS style."""
+    return SHARD_PATTERN.format(name=name, split=split, index=index, count=count)
+
+
+def parse_shard_name(filename):
+    """(name, split, index, count) of a shard file name, or None if it is not one."""
+    match = _SHARD_RE.match(filename.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    return match["name"], match["split"], int(match["index"]), int(match["count"])
+
+
+def pack_voxels(voxels):
+    """Packs a bool `[R, R, R]` grid into bytes (see the module docstring)."""
+    voxels = np.asarray(voxels)
+    if voxels.ndim != 3 or len(set(voxels.shape)) != 1:
+        raise ValueError(f"voxels must have shape [R, R, R], got {voxels.shape}")
+    return np.packbits(voxels.astype(bool).reshape(-1)).tobytes()
+
+
+def unpack_voxels(data, resolution):
+    """Inverse of `pack_voxels`: bytes -> bool `[R, R, R]`."""
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=resolution ** 3)
+    return bits.reshape(resolution, resolution, resolution).astype(bool)
+
+
+def encode_example(*, model_id, category, voxels, images, masks, azimuths, elevations,
+                   intrinsics, extrinsics):
+    """Serializes one model into a `tf.train.Example` string.
+
+    Args:
+      model_id: str.
+      category: str.
+      voxels: bool `[R, R, R]`.
+      images, masks: V PNG byte strings each.
+      azimuths, elevations: `[V]` degrees.
+      intrinsics: `[V, 3, 3]`; extrinsics: `[V, 3, 4]`.
+    """
+    import tensorflow as tf
+
+    voxels = np.asarray(voxels)
+    num_views = len(images)
+    if len(masks) != num_views:
+        raise ValueError(f"masks has {len(masks)} entries, images has {num_views}")
+    intrinsics = np.asarray(intrinsics, dtype=np.float32).reshape(num_views, 3, 3)
+    extrinsics = np.asarray(extrinsics, dtype=np.float32).reshape(num_views, 3, 4)
+    image_size = _png_size(images[0])
+
+    def b(values):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+
+    def i(value):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    def f(values):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(values).tolist()))
+
+    feature = {
+        "model_id": b([model_id.encode()]),
+        "category": b([category.encode()]),
+        "voxel_resolution": i(voxels.shape[0]),
+        "voxels": b([pack_voxels(voxels)]),
+        "num_views": i(num_views),
+        "image_size": i(image_size),
+        "images": b(images),
+        "masks": b(masks),
+        "azimuths": f(np.asarray(azimuths, dtype=np.float32).reshape(num_views)),
+        "elevations": f(np.asarray(elevations, dtype=np.float32).reshape(num_views)),
+        "intrinsics": f(intrinsics),
+        "extrinsics": f(extrinsics),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def decode_example(serialized):
+    """Reads a record with NumPy: dict of the features, decoded.
+
+    Returns a dict with `model_id`, `category` (str), `voxels` (bool
+    `[R, R, R]`), `images`, `masks` (uint8 `[V, S, S]`), `azimuths`,
+    `elevations` (`[V]`), `intrinsics` (`[V, 3, 3]`), `extrinsics`
+    (`[V, 3, 4]`). Raises ValueError naming the first missing or malformed
+    feature.
+    """
+    import tensorflow as tf
+
+    example = tf.train.Example.FromString(serialized)
+    feats = example.features.feature
+    out = {}
+    for name, (kind, _) in FEATURES.items():
+        if name not in feats:
+            raise ValueError(f"record has no feature {name!r}")
+        values = getattr(feats[name], f"{kind}_list").value
+        out[name] = list(values)
+    num_views = out["num_views"][0]
+    for name, per in _PER_VIEW_LENGTH.items():
+        if len(out[name]) != num_views * per:
+            raise ValueError(f"feature {name!r} has {len(out[name])} values, "
+                             f"expected {num_views * per} for {num_views} views")
+    resolution = out["voxel_resolution"][0]
+    return {
+        "model_id": out["model_id"][0].decode(),
+        "category": out["category"][0].decode(),
+        "voxels": unpack_voxels(out["voxels"][0], resolution),
+        "images": np.stack([_decode_png(p) for p in out["images"]]),
+        "masks": np.stack([_decode_png(p) for p in out["masks"]]),
+        "azimuths": np.asarray(out["azimuths"], dtype=np.float32),
+        "elevations": np.asarray(out["elevations"], dtype=np.float32),
+        "intrinsics": np.asarray(out["intrinsics"], dtype=np.float32).reshape(num_views, 3, 3),
+        "extrinsics": np.asarray(out["extrinsics"], dtype=np.float32).reshape(num_views, 3, 4),
+    }
+
+
+def parse_spec(num_views):
+    """The `tf.io.parse_single_example` spec for records with `num_views` views."""
+    import tensorflow as tf
+
+    kinds = {"bytes": tf.string, "int64": tf.int64, "float": tf.float32}
+    spec = {}
+    for name, (kind, per_view) in FEATURES.items():
+        shape = [num_views * _PER_VIEW_LENGTH[name]] if per_view else []
+        spec[name] = tf.io.FixedLenFeature(shape, kinds[kind])
+    return spec
+
+
+def parse_record(serialized, num_views, resolution):
+    """Parses one serialized record inside a TF graph (images stay PNG-encoded).
+
+    Returns a dict of tensors: `voxels` float32 `[R, R, R]`, `images` and
+    `masks` string `[V]`, `azimuths`/`elevations` `[V]`, `intrinsics`
+    `[V, 3, 3]`, `extrinsics` `[V, 3, 4]`, `model_id`, `category` strings.
+    """
+    import tensorflow as tf
+
+    ex = tf.io.parse_single_example(serialized, parse_spec(num_views))
+    packed = tf.io.decode_raw(ex["voxels"], tf.uint8)
+    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], dtype=tf.uint8)
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[:, None], shifts), 1)
+    voxels = tf.reshape(bits, [-1])[: resolution ** 3]
+    return {
+        "model_id": ex["model_id"],
+        "category": ex["category"],
+        "voxels": tf.reshape(tf.cast(voxels, tf.float32), [resolution] * 3),
+        "images": ex["images"],
+        "masks": ex["masks"],
+        "azimuths": ex["azimuths"],
+        "elevations": ex["elevations"],
+        "intrinsics": tf.reshape(ex["intrinsics"], [num_views, 3, 3]),
+        "extrinsics": tf.reshape(ex["extrinsics"], [num_views, 3, 4]),
+    }
+
+
+def read_info(directory):
+    """Loads `dataset_info.json` from a local path, a Drive mount or `gs://`.
+
+    Raises FileNotFoundError naming the command that builds a dataset when
+    there is none.
+    """
+    import tensorflow as tf
+
+    path = directory.rstrip("/") + "/" + INFO_FILE
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"no tf3d dataset at {directory} ({INFO_FILE} is missing). Build the default one "
+            f"with `make data`, or `python -m pipelines.build synthetic --out {directory}`.")
+    with tf.io.gfile.GFile(path, "r") as fh:
+        return json.load(fh)
+
+
+def _png_size(png):
+    # Width and height sit at fixed offsets of the IHDR chunk of every PNG.
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("image is not a PNG")
+    return int.from_bytes(png[16:20], "big")
+
+
+def _decode_png(png):
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("L"))
