@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Debian packages: open3d's wheel needs libusb; `blender` gives the binary for
-# `blender --background -P blender/render_aligned.py`; g++ builds the custom ops.
-APT_PACKAGES := libusb-1.0-0 blender g++
+# `blender --background -P blender/render_aligned.py` (its Python needs python3-numpy);
+# g++ builds the custom ops.
+APT_PACKAGES := libusb-1.0-0 blender python3-numpy g++
 DATA_DIR ?= data/synthetic
 RUN_DIR ?= runs/paired
 WORKERS ?= $(shell nproc)

@@ -1,0 +1,144 @@
+"""Input pipeline throughput: `python benchmarks/input_pipeline.py [--data DIR]`.
+
+Measures, in one process on the same shards (examples per second):
+
+  (a) raw:   parallel read + parse + PNG decode of one view per record, batched,
+             no resize and no voxel rotation: the floor any pipeline pays;
+  (b) full:  `tf3d.data.pipeline.make_dataset` as training uses it (random view,
+             resize, viewer-centred rotation, shuffling, prefetch);
+  (c) naive: the same work written sequentially: one shard after another, no
+             parallel map, no prefetch, rotation computed per record.
+
+and, with `--train-steps N`, the paired model's training step rate fed by (b)
+versus by one batch held in memory, whose gap is the time spent waiting for
+data. Targets on a 2-core machine: full/raw >= 0.8 and full/naive >= 2.5.
+Without `--data` it writes a box dataset with the test fixture
+(`tests/conftest.py`) at the synthetic dataset's 128 px.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _rate(dataset, batches, warmup=5):
+    iterator = iter(dataset)
+    for _ in range(warmup):
+        next(iterator)
+    start = time.perf_counter()
+    examples = 0
+    for _ in range(batches):
+        examples += int(next(iterator)[0].shape[0])
+    return examples / (time.perf_counter() - start)
+
+
+def raw_dataset(source, batch_size):
+    import tensorflow as tf
+
+    from tf3d.data import records
+
+    def parse(serialized):
+        ex = records.parse_record(serialized, source.num_views, source.resolution)
+        view = tf.random.uniform([], 0, source.num_views, dtype=tf.int32)
+        return tf.io.decode_png(tf.gather(ex["images"], view), channels=1), ex["voxels"]
+
+    files = tf.data.Dataset.from_tensor_slices(list(source.files))
+    ds = files.interleave(tf.data.TFRecordDataset, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=False).repeat()
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def naive_dataset(source, batch_size, image_size):
+    import tensorflow as tf
+
+    from tf3d.data import records, rotation
+
+    def parse(serialized):
+        ex = records.parse_record(serialized, source.num_views, source.resolution)
+        view = tf.random.uniform([], 0, source.num_views, dtype=tf.int32)
+        gray = tf.image.convert_image_dtype(tf.io.decode_png(tf.gather(ex["images"], view), channels=1),
+                                            tf.float32)
+        image = 1.0 - tf.image.resize(gray, [image_size, image_size], method="area")
+        voxels = rotation.rotate_voxels(ex["voxels"][None], tf.gather(ex["azimuths"], view)[None])[0]
+        return image, voxels
+
+    ds = tf.data.TFRecordDataset(list(source.files)).repeat().map(parse)
+    return ds.batch(batch_size, drop_remainder=True)
+
+
+def train_rates(source, batch_size, image_size, steps):
+    """(steps/s fed by the pipeline, steps/s on one in-memory batch)."""
+    import keras
+    import tensorflow as tf
+
+    from tf3d.data import pipeline
+    from tf3d.losses.weighted_bce import WeightedBinaryCrossentropy
+    from tf3d.models.registry import build
+
+    rates = []
+    full = pipeline.make_dataset(source, batch_size=batch_size, image_size=image_size, repeat=True)
+    cached = full.take(1).cache().repeat()
+    for data in (full, cached):
+        model = build("paired", image_size=image_size)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=WeightedBinaryCrossentropy(4.0))
+        model.fit(data, steps_per_epoch=5, epochs=1, verbose=0)  # trace and warm up
+        start = time.perf_counter()
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+        rates.append(steps / (time.perf_counter() - start))
+    return tuple(rates)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="dataset directory (default: a generated box dataset)")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=60, help="batches timed per pipeline")
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="also time N training steps with the pipeline vs in-memory data")
+    args = parser.parse_args(argv)
+
+    from tf3d import conventions
+    from tf3d.data import pipeline
+
+    data = args.data
+    if data is None:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+        from conftest import write_box_dataset
+
+        data = os.path.join(tempfile.mkdtemp(prefix="tf3d_bench_"), "boxes")
+        print(f"writing a box dataset (48 records, 8 views, 128 px) to {data}")
+        write_box_dataset(data, per_category=(("chair", 24), ("table", 24)), splits=("train",),
+                          shards=4, viewpoints=conventions.DEFAULT_VIEWPOINTS)
+    source = pipeline.resolve(data, args.split)
+    full = pipeline.make_dataset(source, args.split, batch_size=args.batch_size,
+                                 image_size=args.image_size, repeat=True)
+    rates = {
+        "raw": _rate(raw_dataset(source, args.batch_size), args.batches),
+        "full": _rate(full, args.batches),
+        "naive": _rate(naive_dataset(source, args.batch_size, args.image_size), args.batches),
+    }
+    print(f"shards: {len(source.files)} in {data} ({args.split}), batch {args.batch_size}, "
+          f"{args.batches} batches each, {os.cpu_count()} CPU cores")
+    print(f"(a) raw read+parse+decode : {rates['raw']:8.1f} examples/s")
+    print(f"(b) full training pipeline: {rates['full']:8.1f} examples/s")
+    print(f"(c) naive sequential      : {rates['naive']:8.1f} examples/s")
+    if args.train_steps:
+        fed, memory = train_rates(source, args.batch_size, args.image_size, args.train_steps)
+        wait = max(0.0, 1.0 - fed / memory)
+        print(f"training: {fed:.2f} steps/s fed by the pipeline, {memory:.2f} steps/s from memory; "
+              f"waiting for data = {100 * wait:.1f}% of step time")
+    print(f"ratio full/raw = {rates['full'] / rates['raw']:.2f}")
+    print(f"ratio full/naive = {rates['full'] / rates['naive']:.2f}")
+    return rates
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()

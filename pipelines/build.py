@@ -1,0 +1,202 @@
+"""`python -m pipelines.build SOURCE --out DIR ...`: build a tf3d dataset.
+
+Sources are registered by name; each turns its inputs into `ModelSource`s and
+a shard processor, and `pipelines.shards.build_dataset` writes the shards and
+`dataset_info.json` (format: `tf3d.data.records`).
+
+    python -m pipelines.build synthetic --out data/synthetic            # the default data
+    python -m pipelines.build synthetic --out /tmp/x --num-chairs 20 --num-tables 20 --workers 2
+    python -m pipelines.build shapenet --root PATH --synsets 03001627,04379243 --out DIR
+    python -m pipelines.build r2n2 --renderings PATH --voxels PATH --out DIR
+
+Mesh sources (synthetic, ShapeNet) go through one path, `process_mesh_shard`:
+load and clean the mesh, normalize it into the voxel cube, voxelize it, render
+the whole shard in one Blender process with `blender/render_aligned.py`, and
+encode one record per model. A model that fails any step is skipped, logged
+and counted in `dataset_info.json`; the build goes on.
+"""
+
+import argparse
+import functools
+import importlib
+import logging
+import os
+import sys
+
+from pipelines import shards
+from pipelines.meshes import BadMesh, load_mesh, save_obj
+from tf3d import conventions
+
+log = logging.getLogger("pipelines.build")
+
+# name -> module providing `add_arguments(parser)` and `build(args)`.
+SOURCES = {
+    "synthetic": "pipelines.build",
+    "shapenet": "pipelines.shapenet",
+    "r2n2": "pipelines.r2n2",
+}
+DEFAULT_CHAIRS = 1000
+DEFAULT_TABLES = 1000
+
+
+def process_mesh_shard(sources, work_dir, *, viewpoints, resolution, engine="workbench",
+                       supersample=None, backend="auto"):
+    """Turns mesh files into records: `(source, record bytes or SkipModel)` per source.
+
+    A source whose `extra` holds `generate=(category, seed)` and whose mesh
+    file is missing is generated first (synthetic furniture).
+    """
+    from pipelines import render
+    from pipelines.voxelize import voxelize
+
+    prepared = []
+    for index, source in enumerate(sources):
+        try:
+            if "generate" in source.extra and not os.path.exists(source.path):
+                _generate(source)
+            vertices, faces = load_mesh(source.path)
+            vertices = conventions.normalize_vertices(vertices)
+            voxels = voxelize(vertices, faces, resolution)
+            if not voxels.any():
+                raise BadMesh("voxelizes to an empty grid")
+        except (BadMesh, ValueError, OSError) as exc:
+            yield source, shards.SkipModel(str(exc))
+            continue
+        # Blender renders the cleaned, normalized copy, so both see identical geometry.
+        mesh_path = os.path.abspath(os.path.join(work_dir, f"{index:05d}.obj"))
+        save_obj(mesh_path, vertices, faces)
+        prepared.append((source, voxels, mesh_path, os.path.join(work_dir, f"{index:05d}")))
+    if not prepared:
+        return
+    failures = dict(render.render_meshes([(m, o) for _, _, m, o in prepared], viewpoints,
+                                         engine=engine, backend=backend, supersample=supersample))
+    for source, voxels, mesh_path, out_dir in prepared:
+        if mesh_path in failures:
+            yield source, shards.SkipModel(f"Blender could not render it: {failures[mesh_path]}")
+            continue
+        yield source, encode_rendered(source, voxels, out_dir)
+
+
+def encode_rendered(source, voxels, out_dir):
+    """One record from a voxel grid and the Blender output directory of the same mesh."""
+    from pipelines import render
+    from tf3d.data import records
+
+    images, masks, cameras = render.load_rendering(out_dir)
+    views = cameras["views"]
+    return records.encode_example(
+        model_id=source.model_id, category=source.category, voxels=voxels,
+        images=[shards.encode_png(i) for i in images], masks=[shards.encode_png(m) for m in masks],
+        azimuths=[v["azimuth"] for v in views], elevations=[v["elevation"] for v in views],
+        intrinsics=[v["intrinsics"] for v in views], extrinsics=[v["extrinsics"] for v in views])
+
+
+def _generate(source):
+    from pipelines import synthetic
+
+    category, seed = source.extra["generate"]
+    os.makedirs(os.path.dirname(source.path), exist_ok=True)
+    tmp = f"{source.path}.tmp-{os.getpid()}{os.path.splitext(source.path)[1]}"
+    synthetic.write_mesh(synthetic.generate(category, seed), tmp)
+    os.replace(tmp, source.path)
+
+
+# ----------------------------------------------------------------------------- synthetic
+
+
+def add_arguments(parser):
+    parser.add_argument("--num-chairs", type=_non_negative, default=DEFAULT_CHAIRS)
+    parser.add_argument("--num-tables", type=_non_negative, default=DEFAULT_TABLES)
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the generator")
+
+
+def build(args):
+    """The synthetic furniture dataset (meshes kept under OUT/meshes/)."""
+    from pipelines import synthetic
+
+    viewpoints = _viewpoints(args)
+    sources = []
+    for category, count in (("chair", args.num_chairs), ("table", args.num_tables)):
+        for index in range(count):
+            model_id = f"{category}-{index:05d}"
+            sources.append(shards.ModelSource(
+                model_id=model_id, category=category, split=shards.split_for(model_id),
+                path=os.path.abspath(os.path.join(args.out, "meshes", category, model_id + ".obj")),
+                extra={"generate": (category, synthetic.model_seed(args.seed, category, index))}))
+    config = {"source": "synthetic", "num_chairs": args.num_chairs, "num_tables": args.num_tables,
+              "seed": args.seed, **mesh_build_config(args, viewpoints)}
+    return shards.build_dataset(
+        args.out, args.name or "synthetic", sources, mesh_shard_processor(args, viewpoints),
+        workers=args.workers, build_config=config, viewpoints=viewpoints, progress=not args.quiet)
+
+
+# ----------------------------------------------------------------------------- shared by mesh sources
+
+
+def add_mesh_arguments(parser):
+    """Options of every source rendered from meshes (synthetic, shapenet)."""
+    parser.add_argument("--resolution", type=int, default=conventions.DEFAULT_RESOLUTION,
+                        help="voxels per side (32 default; 64 works)")
+    parser.add_argument("--image-size", type=int, default=conventions.DEFAULT_VIEWPOINTS.image_size)
+    parser.add_argument("--engine", choices=("workbench", "cycles"), default="workbench")
+    parser.add_argument("--renderer", choices=("auto", "bpy", "blender"), default="auto",
+                        help="bpy module, blender binary, or auto (bpy if importable)")
+
+
+def _viewpoints(args):
+    import dataclasses
+
+    return dataclasses.replace(conventions.DEFAULT_VIEWPOINTS, image_size=args.image_size)
+
+
+def mesh_build_config(args, viewpoints):
+    return {"resolution": args.resolution, "engine": args.engine, "viewpoints": viewpoints.to_dict()}
+
+
+def mesh_shard_processor(args, viewpoints):
+    """The picklable shard processor for mesh sources built with `args`."""
+    return functools.partial(process_mesh_shard, viewpoints=viewpoints, resolution=args.resolution,
+                             engine=args.engine, backend=args.renderer)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _non_negative(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="python -m pipelines.build", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    for name, module_name in SOURCES.items():
+        module = importlib.import_module(module_name)
+        if not hasattr(module, "add_arguments"):
+            continue
+        sub = commands.add_parser(name, help=(module.build.__doc__ or "").split("\n")[0])
+        sub.add_argument("--out", required=True, help="output directory (created)")
+        sub.add_argument("--workers", type=_non_negative, default=os.cpu_count() or 1,
+                         help="parallel worker processes (default: all cores)")
+        sub.add_argument("--name", default=None, help="shard file prefix (default: the source name)")
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name != "r2n2":
+            add_mesh_arguments(sub)
+        module.add_arguments(sub)
+    return parser
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    info = importlib.import_module(SOURCES[args.source]).build(args)
+    counts = ", ".join(f"{split}: {entry['num_records']}" for split, entry in info["splits"].items())
+    print(f"wrote {info['num_records']} records ({counts}) to {args.out}; "
+          f"{info['num_skipped']} models skipped; categories {info['categories']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

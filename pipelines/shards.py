@@ -1,0 +1,312 @@
+"""Writing a dataset as TFDS-style TFRecord shards, in parallel, resumably.
+
+`build_dataset` takes a list of `ModelSource`s and a `process_shard`
+function that turns a list of sources into records. It assigns sources to
+splits' shards deterministically, runs one worker process per shard at a
+time, and writes each shard under a temporary name that is renamed only once
+the shard is complete, next to a small manifest (`<shard>.manifest.json`:
+its model ids, counts, checksum and skipped models). A re-run with the same
+plan keeps every finished shard whose manifest and checksum still match, so a
+killed build resumes where it stopped and a shard is never half-written.
+Finally the manifests are merged into `dataset_info.json`.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import time
+import zlib
+
+import numpy as np
+
+from tf3d.data import records
+
+log = logging.getLogger(__name__)
+MODELS_PER_SHARD = 64
+SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """One model to turn into a record.
+
+    Attributes:
+      model_id: unique id (the record's `model_id`).
+      category: category name (the record's `category`).
+      split: "train", "val" or "test".
+      path: where the model comes from (a mesh file, a directory...).
+      extra: anything else the shard processor needs (must pickle).
+    """
+
+    model_id: str
+    category: str
+    split: str
+    path: str
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+class SkipModel(Exception):
+    """Raised (or yielded) for a model that cannot be processed; the build goes on."""
+
+
+def split_for(model_id, fractions=None):
+    """Deterministic split of a model id: a stable hash, not the model's position."""
+    fractions = fractions or SPLIT_FRACTIONS
+    u = (zlib.crc32(model_id.encode()) & 0xFFFFFFFF) / 2.0 ** 32
+    total = 0.0
+    for split, fraction in fractions.items():
+        total += fraction
+        if u < total:
+            return split
+    return list(fractions)[-1]
+
+
+def plan_shards(sources, models_per_shard=MODELS_PER_SHARD):
+    """Assigns sources to shards: `{split: [[ModelSource, ...] per shard]}`.
+
+    Sources are ordered by a hash of their id and dealt round-robin, so every
+    shard holds a mix of categories and the plan depends only on the ids.
+    """
+    by_split = {}
+    for source in sources:
+        if source.split not in records.SPLITS:
+            raise ValueError(f"source {source.model_id} has split {source.split!r}; "
+                             f"expected one of {records.SPLITS}")
+        by_split.setdefault(source.split, []).append(source)
+    ids = [s.model_id for s in sources]
+    if len(set(ids)) != len(ids):
+        raise ValueError("model ids must be unique")
+    plan = {}
+    for split, items in by_split.items():
+        items.sort(key=lambda s: hashlib.sha1(s.model_id.encode()).hexdigest())
+        count = max(1, math.ceil(len(items) / models_per_shard))
+        plan[split] = [items[i::count] for i in range(count)]
+    return plan
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _manifest_path(shard_path):
+    return shard_path + ".manifest.json"
+
+
+def _finished(shard_path, sources, fingerprint):
+    """Whether a shard from an earlier run can be kept as it is."""
+    manifest_path = _manifest_path(shard_path)
+    if not (os.path.exists(shard_path) and os.path.exists(manifest_path)):
+        return False
+    try:
+        with open(manifest_path) as fh:
+            manifest = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return (manifest.get("fingerprint") == fingerprint
+            and manifest.get("sources") == [s.model_id for s in sources]
+            and manifest.get("sha256") == _sha256(shard_path))
+
+
+def _write_shard(job):
+    """Worker: processes one shard's sources and writes shard + manifest atomically."""
+    import tensorflow as tf  # in the worker only; the parent never imports TF before forking
+
+    shard_path, sources, process_shard, fingerprint = job
+    tmp_path = f"{shard_path}.tmp-{os.getpid()}"
+    work_dir = f"{shard_path}.work-{os.getpid()}"
+    os.makedirs(work_dir, exist_ok=True)
+    manifest = {"fingerprint": fingerprint, "sources": [s.model_id for s in sources],
+                "records": [], "categories": {}, "skipped": [], "occupancy_sum": 0.0}
+    try:
+        with tf.io.TFRecordWriter(tmp_path) as writer:
+            for source, result in process_shard(sources, work_dir):
+                if isinstance(result, SkipModel):
+                    log.warning("skipped %s (%s): %s", source.model_id, source.path, result)
+                    manifest["skipped"].append({"model_id": source.model_id, "path": source.path,
+                                                "reason": str(result)})
+                    continue
+                writer.write(result)
+                manifest["records"].append(source.model_id)
+                manifest["categories"][source.category] = manifest["categories"].get(source.category, 0) + 1
+                manifest["occupancy_sum"] += _occupancy(result)
+        manifest["sha256"] = _sha256(tmp_path)
+        manifest["num_records"] = len(manifest["records"])
+        with open(_manifest_path(shard_path) + ".tmp", "w") as fh:
+            json.dump(manifest, fh)
+        # Manifest first: a shard file never exists without the manifest that vouches for it.
+        os.replace(_manifest_path(shard_path) + ".tmp", _manifest_path(shard_path))
+        os.replace(tmp_path, shard_path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        _rmtree(work_dir)
+    return shard_path, len(sources)
+
+
+def _occupancy(serialized):
+    import tensorflow as tf
+
+    feats = tf.train.Example.FromString(serialized).features.feature
+    resolution = feats["voxel_resolution"].int64_list.value[0]
+    return float(records.unpack_voxels(feats["voxels"].bytes_list.value[0], resolution).mean())
+
+
+def _rmtree(path):
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def build_dataset(out_dir, name, sources, process_shard, *, workers, build_config,
+                  models_per_shard=MODELS_PER_SHARD, viewpoints=None, progress=True):
+    """Builds (or resumes building) a sharded dataset and its `dataset_info.json`.
+
+    Args:
+      out_dir: local output directory (created if missing).
+      name: dataset name, the shard file prefix.
+      sources: list of `ModelSource`.
+      process_shard: picklable callable `(sources, work_dir) -> iterable of
+        (source, record bytes or SkipModel)`; runs in worker processes.
+      workers: number of worker processes (0 or 1: in this process).
+      build_config: JSON-serializable dict recorded in `dataset_info.json`;
+        shards built under a different config are rebuilt.
+      models_per_shard: target number of models per shard.
+      viewpoints: `conventions.ViewpointSet` the dataset was rendered with,
+        or None when views differ per record (e.g. 3D-R2N2).
+      progress: show a tqdm progress bar.
+
+    Returns:
+      The `dataset_info.json` content as a dict.
+    """
+    from tqdm import tqdm
+
+    if not sources:
+        raise ValueError("sources is empty: there is nothing to build")
+    os.makedirs(out_dir, exist_ok=True)
+    fingerprint = hashlib.sha256(json.dumps(build_config, sort_keys=True).encode()).hexdigest()[:16]
+    plan = plan_shards(sources, models_per_shard)
+    planned = set()
+    jobs = []
+    for split, shards in plan.items():
+        for index, shard_sources in enumerate(shards):
+            path = os.path.join(out_dir, records.shard_name(name, split, index, len(shards)))
+            planned.add(os.path.basename(path))
+            if not _finished(path, shard_sources, fingerprint):
+                jobs.append((path, shard_sources, process_shard, fingerprint))
+    _remove_stale(out_dir, name, planned)
+    kept = sum(len(shards) for shards in plan.values()) - len(jobs)
+    if kept:
+        log.info("resuming: %d finished shards kept, %d to build", kept, len(jobs))
+
+    start = time.time()
+    total = sum(len(job[1]) for job in jobs)
+    with tqdm(total=total, unit="model", desc=f"building {name}", disable=not progress) as bar:
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                bar.update(_write_shard(job)[1])
+        else:
+            # spawn: each worker imports TensorFlow itself; forking a process
+            # that may hold TF or Blender state is not safe.
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(min(workers, len(jobs))) as pool:
+                for _, count in pool.imap_unordered(_write_shard, jobs):
+                    bar.update(count)
+    info = _write_info(out_dir, name, plan, build_config, viewpoints, time.time() - start)
+    return info
+
+
+def _remove_stale(out_dir, name, planned):
+    for filename in os.listdir(out_dir):
+        parsed = records.parse_shard_name(filename.split(".manifest.json")[0].split(".tmp")[0])
+        if parsed and parsed[0] == name and filename.split(".manifest.json")[0] not in planned:
+            log.info("removing %s: not part of this build's plan", filename)
+            os.remove(os.path.join(out_dir, filename))
+
+
+def _write_info(out_dir, name, plan, build_config, viewpoints, seconds):
+    splits, skipped = {}, []
+    occupancy_sum, occupancy_count = 0.0, 0
+    num_views = image_size = resolution = None
+    for split, shards in plan.items():
+        entry = {"num_records": 0, "categories": {}, "shards": []}
+        for index in range(len(shards)):
+            filename = records.shard_name(name, split, index, len(shards))
+            with open(_manifest_path(os.path.join(out_dir, filename))) as fh:
+                manifest = json.load(fh)
+            entry["shards"].append({"file": filename, "num_records": manifest["num_records"],
+                                    "sha256": manifest["sha256"]})
+            entry["num_records"] += manifest["num_records"]
+            for category, count in manifest["categories"].items():
+                entry["categories"][category] = entry["categories"].get(category, 0) + count
+            skipped.extend(manifest["skipped"])
+            if split == "train":
+                occupancy_sum += manifest["occupancy_sum"]
+                occupancy_count += manifest["num_records"]
+            if num_views is None and manifest["num_records"]:
+                num_views, image_size, resolution = _first_record_shape(os.path.join(out_dir, filename))
+        splits[split] = entry
+    if num_views is None:
+        raise RuntimeError(f"no model could be processed; {len(skipped)} skipped: "
+                           f"{skipped[:3]} ... (see the log for every reason)")
+    categories = {}
+    for entry in splits.values():
+        for category, count in entry["categories"].items():
+            categories[category] = categories.get(category, 0) + count
+    info = {
+        "name": name,
+        "format": "tf3d.data.records",
+        "features": {k: {"kind": kind, "per_view": per} for k, (kind, per) in records.FEATURES.items()},
+        "voxel_resolution": resolution,
+        "voxel_axes": list(_conventions().VOXEL_AXES),
+        "num_views": num_views,
+        "image_size": image_size,
+        "viewpoints": viewpoints.to_dict() if viewpoints is not None else None,
+        "splits": splits,
+        "categories": categories,
+        "num_records": sum(e["num_records"] for e in splits.values()),
+        "occupancy_rate": occupancy_sum / occupancy_count if occupancy_count else None,
+        "skipped": skipped,
+        "num_skipped": len(skipped),
+        "build_config": build_config,
+        "build_seconds": round(seconds, 1),
+    }
+    tmp = os.path.join(out_dir, records.INFO_FILE + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(info, fh, indent=1)
+    os.replace(tmp, os.path.join(out_dir, records.INFO_FILE))
+    return info
+
+
+def _conventions():
+    from tf3d import conventions
+
+    return conventions
+
+
+def _first_record_shape(path):
+    import tensorflow as tf
+
+    for raw in tf.data.TFRecordDataset(path).take(1):
+        feats = tf.train.Example.FromString(raw.numpy()).features.feature
+        return (int(feats["num_views"].int64_list.value[0]), int(feats["image_size"].int64_list.value[0]),
+                int(feats["voxel_resolution"].int64_list.value[0]))
+    return None, None, None
+
+
+def encode_png(gray):
+    """uint8 `[h, w]` -> 8-bit grayscale PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(gray, dtype=np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()

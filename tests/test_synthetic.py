@@ -1,0 +1,206 @@
+"""Tests for `pipelines.synthetic`: determinism, variety, closed and connected parts, thin parts, I/O."""
+
+import time
+
+import numpy as np
+import pytest
+import trimesh
+
+from pipelines import synthetic
+from tf3d import conventions
+
+SEEDS = range(50)
+
+
+def _params(category, seeds=SEEDS):
+    return [synthetic.sample_params(category, np.random.default_rng(s)) for s in seeds]
+
+
+def _extents(vertices):
+    """Sorted extents `[3]` of a convex part along its principal axes (its thickness comes first)."""
+    centred = vertices - vertices.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    projected = centred @ axes.T
+    return np.sort(projected.max(axis=0) - projected.min(axis=0))
+
+
+def _voxel_extents(parts):
+    """`[P, 3]` part extents in voxels of the 32^3 grid the model will be normalized into."""
+    vertices = np.concatenate([p.vertices for p in parts])
+    voxel = (vertices.max(axis=0) - vertices.min(axis=0)).max() / conventions.DEFAULT_RESOLUTION
+    return np.array([_extents(p.vertices) for p in parts]) / voxel
+
+
+def _inside(points, part, eps=1e-7):
+    """`[N]` bool: points inside or on the closed convex `part` (faces oriented outward)."""
+    tri = part.vertices[part.faces]  # [F, 3, 3]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    return np.all(np.einsum("fi,ni->nf", normals, points) - np.einsum("fi,fi->f", normals, tri[:, 0]) <= eps,
+                  axis=1)
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_same_seed_gives_identical_mesh(category):
+    a, b = synthetic.generate(category, 7), synthetic.generate(category, 7)
+    np.testing.assert_array_equal(a.vertices, b.vertices)
+    np.testing.assert_array_equal(a.faces, b.faces)
+    c = synthetic.generate(category, 8)
+    assert a.vertices.shape != c.vertices.shape or not np.allclose(a.vertices, c.vertices)
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_build_mesh_of_sampled_params_is_generate(category):
+    params = synthetic.sample_params(category, np.random.default_rng(3))
+    assert isinstance(params, {"chair": synthetic.ChairParams, "table": synthetic.TableParams}[category])
+    np.testing.assert_array_equal(synthetic.build_mesh(params).vertices, synthetic.generate(category, 3).vertices)
+
+
+def test_distinct_seeds_give_distinct_models():
+    sizes = {(synthetic.generate("chair", s).vertices[:, 1].max().round(6), len(synthetic.generate("chair", s).faces))
+             for s in range(20)}
+    assert len(sizes) == 20
+
+
+def test_chair_variety():
+    params = _params("chair")
+    assert len({p.leg_count for p in params}) >= 4
+    assert {p.base for p in params} == {"legs", "pedestal", "sled"}
+    assert {p.back for p in params} == {"solid", "vertical_slats", "horizontal_slats", "spindles"}
+    assert {p.arms for p in params} >= {"none", "bar"}
+    assert {p.seat_shape for p in params} == {"rect", "rounded", "round"}
+    assert {p.stretchers for p in params} == {"none", "box", "h"}
+    assert {p.leg_profile for p in params} == {"square", "round"}
+    assert any(p.leg_splay > 0 for p in params) and any(p.leg_splay == 0 for p in params)
+    seat_heights = [p.seat_height for p in params]
+    assert min(seat_heights) < 0.4 and max(seat_heights) > 0.62  # lounge chairs and bar stools
+
+
+def test_table_variety():
+    params = _params("table")
+    assert {p.base for p in params} == {"legs", "pedestal", "trestle", "panel"}
+    assert {p.top_shape for p in params} == {"rect", "rounded", "round", "oval"}
+    assert len({p.leg_count for p in params if p.base == "legs"}) >= 2
+    heights = [p.height for p in params]
+    assert min(heights) < 0.48 and max(heights) > 0.95  # coffee and bar tables
+    assert max(p.width for p in params) > 1.6  # wide dining tables
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_every_connected_component_is_closed_and_outward(category):
+    for seed in range(15):
+        mesh = synthetic.generate(category, seed)
+        components = mesh.split(only_watertight=False)
+        assert len(components) == len(synthetic.build_parts(synthetic.sample_params(
+            category, np.random.default_rng(seed))))
+        for component in components:
+            assert component.is_watertight, (category, seed)
+            assert component.volume > 0, (category, seed)  # outward normals
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_parts_touch_into_one_object(category):
+    # Parts are convex, so a part touches another when one of its vertices lies in it (every joint
+    # is built by embedding an end of one part in another).
+    for seed in SEEDS:
+        parts = synthetic.build_parts(synthetic.sample_params(category, np.random.default_rng(seed)))
+        reached, frontier = {0}, [0]
+        while frontier:
+            i = frontier.pop()
+            for j in set(range(len(parts))) - reached:
+                if _inside(parts[j].vertices, parts[i]).any() or _inside(parts[i].vertices, parts[j]).any():
+                    reached.add(j)
+                    frontier.append(j)
+        loose = sorted({parts[j].name for j in set(range(len(parts))) - reached})
+        assert not loose, f"{category} seed {seed}: parts {loose} touch nothing"
+
+
+def test_chair_proportions_and_orientation():
+    for seed, params in zip(SEEDS, _params("chair")):
+        v = synthetic.build_mesh(params).vertices
+        size = v.max(axis=0) - v.min(axis=0)
+        assert abs(v[:, 1].min()) < 1e-9, seed  # stands on the floor
+        assert size[1] > size[2] and size[1] > params.seat_height, seed  # taller than deep, back above seat
+        assert 0.3 < size[0] < 1.0 and 0.3 < size[2] < 1.0, seed
+        assert v[np.argmax(v[:, 1]), 2] < 0, seed  # the top of the back is at the rear (-Z)
+        seat_top = np.isclose(v[:, 1], params.seat_height)
+        assert seat_top.any(), seed
+
+
+def test_table_proportions():
+    for seed, params in zip(SEEDS, _params("table")):
+        v = synthetic.build_mesh(params).vertices
+        size = v.max(axis=0) - v.min(axis=0)
+        assert abs(v[:, 1].min()) < 1e-9, seed
+        assert np.isclose(v[:, 1].max(), params.height), seed  # nothing rises above the top
+        assert size[0] >= size[2] - 1e-9, seed  # the long side is along X
+        assert np.isclose(size[0], params.width) and np.isclose(size[2], params.depth), seed  # top overhangs
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_thin_parts_in_a_share_of_models(category):
+    thin_rod, thin_any, thin_share = [], [], []
+    for params in _params(category, range(100)):
+        extents = _voxel_extents(synthetic.build_parts(params))
+        thin_rod.append((extents[:, 1] <= 1.0).any())  # a leg, tube or spindle at most one voxel across
+        thin_any.append((extents[:, 0] <= 1.0).any())  # or a slat, board or panel one voxel thick
+        thin_share.append((extents[:, 0] <= 1.0).mean())
+    assert 0.2 <= np.mean(thin_rod) <= 0.8
+    assert np.mean(thin_any) >= 0.5
+    assert np.mean(thin_share) < 0.6  # most parts are not razor thin
+
+
+def test_seat_and_top_are_thick_enough_to_voxelize():
+    for category, name in (("chair", "seat"), ("table", "top")):
+        for params in _params(category, range(30)):
+            parts = synthetic.build_parts(params)
+            extents = _voxel_extents(parts)
+            assert extents[[p.name for p in parts].index(name), 0] > 0.5, (category, params)
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_small_meshes_generated_fast(category):
+    start = time.perf_counter()
+    meshes = [synthetic.generate(category, s) for s in range(40)]
+    per_model = (time.perf_counter() - start) / len(meshes)
+    assert max(len(m.faces) for m in meshes) < 3000
+    assert per_model < 0.02, f"{per_model * 1e3:.1f} ms per model"
+
+
+@pytest.mark.parametrize("ext", [".obj", ".ply"])
+def test_write_read_round_trip(tmp_path, ext):
+    mesh = synthetic.generate("chair", 11)
+    path = str(tmp_path / "sub" / ("model" + ext))
+    synthetic.write_mesh(mesh, path)
+    loaded = trimesh.load(path, force="mesh", process=False)
+    np.testing.assert_allclose(loaded.vertices, mesh.vertices, atol=1e-6)
+    np.testing.assert_array_equal(loaded.faces, mesh.faces)
+
+
+def test_generate_to_dir_ids_and_prefix_stability(tmp_path):
+    small = synthetic.generate_to_dir(str(tmp_path / "a"), 2, 1, seed=5)
+    large = synthetic.generate_to_dir(str(tmp_path / "b"), 3, 2, seed=5)
+    assert [r[:2] for r in small] == [("chair-00000", "chair"), ("chair-00001", "chair"), ("table-00000", "table")]
+    assert [r[0] for r in large] == ["chair-00000", "chair-00001", "chair-00002", "table-00000", "table-00001"]
+    large_paths = {r[0]: r[2] for r in large}
+    for model_id, _, path in small:
+        with open(path, "rb") as a, open(large_paths[model_id], "rb") as b:
+            assert a.read() == b.read(), model_id
+    other = synthetic.generate_to_dir(str(tmp_path / "c"), 1, 0, seed=6)
+    with open(other[0][2], "rb") as a, open(small[0][2], "rb") as b:
+        assert a.read() != b.read()
+
+
+def test_errors_name_the_bad_argument(tmp_path):
+    with pytest.raises(ValueError, match="category"):
+        synthetic.generate("sofa", 0)
+    with pytest.raises(ValueError, match="path"):
+        synthetic.write_mesh(synthetic.generate("table", 0), str(tmp_path / "m.stl"))
+    with pytest.raises(ValueError, match="back"):
+        synthetic.ChairParams(back="wicker")
+    with pytest.raises(ValueError, match="arms"):
+        synthetic.ChairParams(seat_shape="round", arms="bar")
+    with pytest.raises(ValueError, match="leg_count"):
+        synthetic.TableParams(leg_count=5)
+    with pytest.raises(ValueError, match="params"):
+        synthetic.build_parts({"kind": "dining"})

@@ -1,0 +1,382 @@
+"""The streaming `tf.data` input pipeline: shards -> (image, voxel target) batches.
+
+`make_dataset(source, split, ...)` reads the shards of a tf3d dataset
+(`tf3d.data.records`) from a directory or a shard glob, on a local disk, a
+Drive mount or `gs://` (only `tf.io.gfile` / `TFRecordDataset`; nothing is
+copied). The stages:
+
+    shard names --interleave(parallel, non-deterministic when training)--> serialized records
+      --filter bad records (skip_bad_records)--> --shuffle (training)-->
+      --map(parallel): parse, pick view(s), decode + resize the image-->    per view
+      --batch--> --map(parallel): unpack voxel bits, rotate into the view's frame--> --prefetch-->
+
+Voxels stay bit-packed until after batching so the per-record stage does the
+work that cannot be vectorised (PNG decoding) and the bit unpacking and
+rotation run once per batch.
+
+Elements are `(images, voxels)`:
+
+    images: float32 `[B, h, w, 1]`, h = w = `image_size`, 0 = white background,
+            1 = black (the stored grayscale image inverted, area-resized)
+    voxels: float32 `[B, X, Y, Z]` occupancy in the view's frame
+            (`frame="viewer"`, see `tf3d.data.rotation`) or the canonical one
+            (`frame="object"`)
+
+With `with_metadata=True` elements are dicts holding also `category`,
+`model_id` (string `[B]`), `view` (int32 `[B]`) and `azimuth` (`[B]` degrees).
+
+Views: `"random"` picks one view per model each time the model is read (one
+per model per epoch); `"all"` yields every view of every model; `"first"`
+view 0 only. Rotation: `"table"` uses indices precomputed for the dataset's
+fixed viewpoints (`dataset_info.json`), `"angle"` computes them from each
+record's own azimuth (R2N2 records, arbitrary views), `"auto"` picks `table`
+when the dataset declares fixed viewpoints.
+"""
+
+import dataclasses
+import math
+
+from tf3d.data import integrity, records, rotation
+
+VIEWS = ("random", "all", "first")
+FRAMES = ("viewer", "object")
+ROTATIONS = ("auto", "table", "angle")
+_GLOB_CHARS = "*?["
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSource:
+    """What `resolve` learned about a split of a dataset.
+
+    Attributes:
+      files: sorted shard paths.
+      num_views: views per record (V).
+      resolution: voxel resolution (R).
+      azimuths: the fixed viewpoint azimuths from `dataset_info.json`, or None.
+      num_records: records in the split per category (None if unknown).
+      info: the parsed `dataset_info.json` (empty dict without one).
+    """
+
+    files: tuple
+    num_views: int
+    resolution: int
+    azimuths: tuple = None
+    num_records: dict = None
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def count(self, categories=()):
+        """Records of the split in `categories` (all if empty), or None if unknown."""
+        if self.num_records is None:
+            return None
+        return sum(n for c, n in self.num_records.items() if not categories or c in categories)
+
+
+def _is_pattern(source):
+    return any(c in source for c in _GLOB_CHARS) or ".tfrecord" in source.rsplit("/", 1)[-1]
+
+
+def _build_hint(directory):
+    return f"python -m pipelines.build synthetic --out {directory}"
+
+
+def resolve(source, split="train"):
+    """Finds the shards of `split` and the record layout.
+
+    Args:
+      source: a dataset directory (holding `dataset_info.json`) or a shard glob
+        such as `gs://bucket/ds/synthetic-train.tfrecord-*`.
+      split: "train", "val" or "test" (ignored for a glob).
+
+    Returns:
+      a `DatasetSource`.
+    """
+    import tensorflow as tf
+
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"source must be a directory or shard glob, got {source!r}")
+    if _is_pattern(source):
+        files = tuple(sorted(f for f in tf.io.gfile.glob(source) if not f.endswith(".json")))
+        if not files:
+            raise FileNotFoundError(f"no shards match {source}")
+        return _from_first_record(files)
+    directory = source.rstrip("/")
+    if not tf.io.gfile.isdir(directory):
+        raise FileNotFoundError(f"dataset directory {directory} does not exist; build one with "
+                                f"`{_build_hint(directory)}` (or `make data`)")
+    files = tuple(sorted(f for f in tf.io.gfile.glob(f"{directory}/*-{split}.tfrecord-*")
+                         if records.parse_shard_name(f)))  # not the *.manifest.json beside them
+    if not files:
+        raise FileNotFoundError(
+            f"no {split!r} shards (*-{split}.tfrecord-*) in {directory}; build the dataset with "
+            f"`{_build_hint(directory)}` (or `make data`)")
+    info = records.read_info(directory)
+    split_info = info.get("splits", {}).get(split, {})
+    viewpoints = info.get("viewpoints")
+    return DatasetSource(
+        files=files, num_views=int(info["num_views"]),
+        resolution=int(info["voxel_resolution"]),
+        azimuths=tuple(viewpoints["azimuths"]) if viewpoints else None,
+        num_records=dict(split_info["categories"]) if "categories" in split_info else None,
+        info=info)
+
+
+def _from_first_record(files):
+    import tensorflow as tf
+
+    for serialized in tf.data.TFRecordDataset(files[0]).take(1):
+        feats = tf.train.Example.FromString(serialized.numpy()).features.feature
+        return DatasetSource(files=files, num_views=int(feats["num_views"].int64_list.value[0]),
+                             resolution=int(feats["voxel_resolution"].int64_list.value[0]))
+    raise ValueError(f"shard {files[0]} holds no records")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _decode_png(png):
+    """PNG string -> uint8 `[S, S, 1]` (resized later, once per batch)."""
+    import tensorflow as tf
+
+    return tf.io.decode_png(png, channels=1)
+
+
+def _to_model_input(images, image_size):
+    """uint8 `[B, S, S, 1]` -> float32 `[B, h, w, 1]`, inverted so the white background is 0.
+
+    Area resampling: an average over 2x2 pixels for 128 -> 64, the plain
+    average for other integer factors, `tf.image.resize(area)` otherwise.
+    """
+    import tensorflow as tf
+
+    gray = tf.cast(images, tf.float32) * (1.0 / 255.0)
+    stored = images.shape[1]
+    if stored == image_size:
+        resized = gray
+    elif stored is not None and stored % image_size == 0:
+        f = stored // image_size
+        blocks = tf.reshape(gray, [-1, image_size, f, image_size, f])  # [B, h, f, w, f]
+        resized = tf.reduce_mean(blocks, axis=[2, 4])[..., None]
+    else:
+        resized = tf.image.resize(gray, [image_size, image_size], method="area")
+    return 1.0 - resized
+
+
+def _record_reader(source, skip):
+    """Function mapping a shard path to its serialized records, bad ones left out."""
+    import tensorflow as tf
+
+    if not skip:
+        return tf.data.TFRecordDataset
+    # Readable prefix per file, and (file, index) keys of records that fail to decode.
+    keep = {f: -1 for f in source.files}  # -1: the whole file
+    drop = []
+    for bad in skip:
+        if bad.framing:
+            keep[bad.file] = bad.index
+        else:
+            drop.append(f"{bad.file}#{bad.index}")
+    keep_table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(list(keep), [int(v) for v in keep.values()],
+                                            tf.string, tf.int64), default_value=-1)
+    drop_keys = tf.constant(drop or ["\0"], tf.string)
+
+    def read(path):
+        limit = keep_table.lookup(path)
+        ds = tf.data.TFRecordDataset(path).enumerate()
+        ds = ds.take(tf.where(limit < 0, tf.constant(-1, tf.int64), limit))
+        key = lambda i, _: tf.strings.join([path, "#", tf.strings.as_string(i)])
+        ds = ds.filter(lambda i, r: tf.logical_not(tf.reduce_any(tf.equal(key(i, r), drop_keys))))
+        return ds.map(lambda i, r: r)
+
+    return read
+
+
+def make_dataset(source, split="train", *, batch_size=32, training=True, image_size=64,
+                 views="random", frame="viewer", rotation_mode="auto", categories=(),
+                 shuffle_buffer=512, cycle_length=4, skip_bad_records=False, repeat=False,
+                 with_metadata=False, seed=None, bad_records=None):
+    """Builds the batched input pipeline of one split.
+
+    Args:
+      source: dataset directory or shard glob (see `resolve`), or a `DatasetSource`.
+      split: "train", "val" or "test".
+      batch_size: examples per batch (B).
+      training: shuffle, read shards in non-deterministic order and drop the
+        last partial batch; False gives a deterministic, complete pass.
+      image_size: side h = w of the model's input images.
+      views: "random", "all" or "first" (module docstring).
+      frame: "viewer" (targets rotated into the view's frame) or "object".
+      rotation_mode: "auto", "table" or "angle" (module docstring).
+      categories: category names to keep (all when empty).
+      shuffle_buffer: records held by the shuffle buffer.
+      cycle_length: shards read concurrently.
+      skip_bad_records: scan the shards first and leave unreadable records out
+        (they are listed in `bad_records`) instead of failing.
+      repeat: repeat forever (for `fit(steps_per_epoch=...)`).
+      with_metadata: yield dicts with category/model_id/view/azimuth too.
+      seed: shuffle/view seed (None: random).
+      bad_records: optional list that receives the `BadRecord`s skipped.
+
+    Returns:
+      a `tf.data.Dataset` of `(images [B, h, w, 1], voxels [B, R, R, R])`, or dicts.
+    """
+    import tensorflow as tf
+
+    _check_choice("views", views, VIEWS)
+    _check_choice("frame", frame, FRAMES)
+    _check_choice("rotation_mode", rotation_mode, ROTATIONS)
+    for name, value in (("batch_size", batch_size), ("image_size", image_size),
+                        ("cycle_length", cycle_length), ("shuffle_buffer", shuffle_buffer)):
+        if int(value) <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    src = source if isinstance(source, DatasetSource) else resolve(source, split)
+    if rotation_mode == "auto":
+        rotation_mode = "table" if src.azimuths else "angle"
+    if rotation_mode == "table" and not src.azimuths:
+        raise ValueError("rotation_mode='table' needs fixed viewpoints in dataset_info.json; "
+                         "use rotation_mode='angle' for records with their own azimuths")
+    num_views, resolution = src.num_views, src.resolution
+
+    skip = []
+    if skip_bad_records:
+        skip = integrity.scan_shards(src.files, num_views, resolution)
+        if bad_records is not None:
+            bad_records.extend(skip)
+
+    files = tf.data.Dataset.from_tensor_slices(list(src.files))
+    if training:
+        files = files.shuffle(len(src.files), seed=seed, reshuffle_each_iteration=True)
+    ds = files.interleave(_record_reader(src, skip), cycle_length=min(cycle_length, len(src.files)),
+                          block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=not training)
+    if repeat:
+        ds = ds.repeat()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+
+    spec = records.parse_spec(num_views)
+    wanted = tf.constant(list(categories) or ["\0"], tf.string)
+
+    def parse(serialized):
+        ex = tf.io.parse_single_example(serialized, spec)
+        if views == "random":
+            view = tf.random.uniform([], 0, num_views, dtype=tf.int32, seed=seed)
+        else:
+            view = tf.constant(0, tf.int32)
+        meta = {"category": ex["category"], "model_id": ex["model_id"],
+                "packed": tf.io.decode_raw(ex["voxels"], tf.uint8)}
+        if views == "all":
+            images = tf.stack([_decode_png(ex["images"][v]) for v in range(num_views)])
+            meta = {k: tf.repeat(t[None], num_views, axis=0) for k, t in meta.items()}
+            return dict(meta, image=images, view=tf.range(num_views, dtype=tf.int32),
+                        azimuth=ex["azimuths"])
+        return dict(meta, image=_decode_png(tf.gather(ex["images"], view)),
+                    view=view, azimuth=tf.gather(ex["azimuths"], view))
+
+    if categories:
+        spec_cat = {"category": spec["category"]}
+        ds = ds.filter(lambda s: tf.reduce_any(tf.equal(
+            tf.io.parse_single_example(s, spec_cat)["category"], wanted)))
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if views == "all":
+        ds = ds.unbatch()
+    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=not training)
+
+    rotate = None
+    if frame == "viewer":
+        rotate = (rotation.ViewpointRotation(src.azimuths, resolution) if rotation_mode == "table"
+                  else lambda v, _view, az: rotation.rotate_voxels(v, az))
+        table_azimuths = tf.constant(src.azimuths or [0.0], tf.float32)
+
+    stored_size = int(src.info.get("image_size", 0)) or None
+
+    def finish(batch):
+        voxels = unpack_voxels(batch.pop("packed"), resolution)
+        image = batch["image"]
+        if stored_size:
+            image = tf.ensure_shape(image, [None, stored_size, stored_size, 1])
+        batch["image"] = _to_model_input(image, image_size)
+        if rotate is not None:
+            if rotation_mode == "table":
+                expected = tf.gather(table_azimuths, batch["view"])
+                gap = tf.abs(tf.math.floormod(batch["azimuth"] - expected + 180.0, 360.0) - 180.0)
+                tf.debugging.assert_less(gap, 0.01, message=(
+                    "a record's azimuth differs from dataset_info.json's viewpoints; "
+                    "use data.rotation=angle for records with their own views"))
+                voxels = rotate(voxels, batch["view"])
+            else:
+                voxels = rotate(voxels, None, batch["azimuth"])
+        if with_metadata:
+            return dict(batch, voxels=voxels)
+        return batch["image"], voxels
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def unpack_voxels(packed, resolution):
+    """Bit-packed grids (`records.pack_voxels`) -> float32 occupancy.
+
+    Args:
+      packed: uint8 `[B, ceil(R^3 / 8)]`.
+      resolution: R.
+
+    Returns:
+      float32 `[B, R, R, R]`.
+    """
+    import tensorflow as tf
+
+    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], dtype=tf.uint8)
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[..., None], shifts), 1)  # [B, N, 8]
+    bits = tf.reshape(bits, [tf.shape(packed)[0], -1])[:, : resolution ** 3]
+    return tf.reshape(tf.cast(bits, tf.float32), [-1, resolution, resolution, resolution])
+
+
+def make_unpaired_dataset(source, split="train", *, seed=None, with_metadata=False, **kwargs):
+    """Images and voxel grids from two independent shuffles (unpaired training).
+
+    Takes `make_dataset`'s arguments (training mode, repeated); yields
+    `(images, voxels)` whose halves come from unrelated models and views, or,
+    with `with_metadata`, the two full element dicts (use the first's
+    `image` and the second's `voxels`).
+    """
+    import tensorflow as tf
+
+    src = source if isinstance(source, DatasetSource) else resolve(source, split)
+    seeds = (None, None) if seed is None else (seed, seed + 1)
+    images, voxels = (make_dataset(src, split, seed=s, repeat=True, with_metadata=True, **kwargs)
+                      for s in seeds)
+    if not with_metadata:
+        images = images.map(lambda e: e["image"])
+        voxels = voxels.map(lambda e: e["voxels"])
+    return tf.data.Dataset.zip((images, voxels))
+
+
+def num_batches(source, batch_size, views="random", categories=(), drop_remainder=True):
+    """Batches in one pass over a split (`views="all"` counts every view), at least 1.
+
+    Args:
+      source: a `DatasetSource`; its record counts come from `dataset_info.json`,
+        or, for a bare shard glob, from reading the shards once.
+      batch_size: B.
+      views: "random", "all" or "first".
+      categories: the categories kept (all when empty).
+      drop_remainder: whether a last partial batch is dropped (training) or kept.
+    """
+    count = source.count(categories)
+    if count is None:
+        import tensorflow as tf
+
+        ds = tf.data.TFRecordDataset(list(source.files))
+        if categories:
+            spec = {"category": records.parse_spec(1)["category"]}
+            wanted = tf.constant(list(categories))
+            ds = ds.filter(lambda s: tf.reduce_any(tf.equal(
+                tf.io.parse_single_example(s, spec)["category"], wanted)))
+        count = int(ds.reduce(0, lambda n, _: n + 1))
+    examples = count * (source.num_views if views == "all" else 1)
+    batches = examples // batch_size if drop_remainder else -(-examples // batch_size)
+    return max(1, batches)

@@ -1,0 +1,199 @@
+"""Rotating a voxel grid into a view's viewer-centred frame, inside `tf.data`.
+
+The frame is the one `tf3d.conventions` defines: the target for a view of
+azimuth `az` is the grid `v'` with
+
+    v'[p'] = v[rotation_y(az) @ p']        (p' a voxel centre, world units)
+
+so that `v'` seen through the azimuth-0 camera (same elevation) looks like `v`
+seen through the camera of azimuth `az`. Voxels whose source falls outside the
+cube are empty.
+
+Three ways to compute `v'`, all the same map:
+
+* `rotate_exact`: a quarter-turn multiple, done with transposes and reverses
+  (no resampling at all; voxel centres map onto voxel centres).
+* `rotation_indices` + `gather_rotated`: nearest-neighbour resampling with the
+  flat source index of every target voxel computed from the angle on the fly,
+  for any azimuth (R2N2 records carry their own, arbitrary ones).
+* `ViewpointRotation`: indices precomputed once per fixed viewpoint of a
+  `ViewpointSet` (a `[V, R^3]` table); quarter turns are the exact
+  permutation (`quarter_turn_indices`).
+
+`rotate_voxels_reference` is the slow NumPy reference the tests compare with.
+All functions take a batch: voxels `[B, X, Y, Z]`.
+"""
+
+import numpy as np
+
+from tf3d import conventions
+
+_EXACT_TOLERANCE_DEG = 1e-3
+# Source points that fall exactly on a voxel face (x = +-z at 45 degrees) are
+# ties that round-off would break differently in NumPy and TF; a fixed nudge
+# (in voxel units) breaks them the same way everywhere.
+_TIE_NUDGE = 1e-4
+
+
+def quarter_turns(azimuth_deg):
+    """Number of quarter turns (0..3) if `azimuth_deg` is a multiple of 90 degrees, else None."""
+    turns = float(azimuth_deg) / 90.0
+    nearest = round(turns)
+    if abs(turns - nearest) * 90.0 > _EXACT_TOLERANCE_DEG:
+        return None
+    return int(nearest) % 4
+
+
+def _source_points(azimuth_deg, resolution):
+    """`[R^3, 3]` continuous source voxel coordinates of every target voxel (NumPy)."""
+    centres = conventions.voxel_centers(resolution)
+    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(-1, 3)
+    source = grid @ conventions.rotation_y(azimuth_deg).T  # [R^3, 3]: rotation_y(az) @ p'
+    return conventions.world_to_voxel(source, resolution) + _TIE_NUDGE
+
+
+def rotate_voxels_reference(voxels, azimuth_deg):
+    """Slow NumPy reference: `[X, Y, Z]` grid -> the same grid in the view's frame."""
+    voxels = np.asarray(voxels)
+    if voxels.ndim != 3 or len(set(voxels.shape)) != 1:
+        raise ValueError(f"voxels must have shape [R, R, R], got {voxels.shape}")
+    resolution = voxels.shape[0]
+    out = np.zeros_like(voxels)
+    for flat, point in enumerate(_source_points(azimuth_deg, resolution)):
+        index = np.floor(point).astype(int)
+        if np.all((index >= 0) & (index < resolution)):
+            out[np.unravel_index(flat, voxels.shape)] = voxels[tuple(index)]
+    return out
+
+
+def rotation_indices_numpy(azimuth_deg, resolution):
+    """`[R^3]` int32 flat source index per target voxel; `R^3` marks "outside the cube"."""
+    index = np.floor(_source_points(azimuth_deg, resolution)).astype(np.int64)
+    inside = np.all((index >= 0) & (index < resolution), axis=-1)
+    flat = np.ravel_multi_index(tuple(np.clip(index, 0, resolution - 1).T), (resolution,) * 3)
+    return np.where(inside, flat, resolution ** 3).astype(np.int32)
+
+
+def rotation_indices(azimuth_deg, resolution):
+    """TF version of `rotation_indices_numpy` for azimuths known only at run time.
+
+    Args:
+      azimuth_deg: `[B]` float tensor of azimuths in degrees.
+      resolution: python int R.
+
+    Returns:
+      `[B, R^3]` int32 flat source indices; `R^3` means outside the cube.
+    """
+    import tensorflow as tf
+
+    azimuth = tf.cast(tf.convert_to_tensor(azimuth_deg), tf.float64) * (np.pi / 180.0)
+    c = tf.cast(tf.cos(azimuth), tf.float32)[:, None]  # [B, 1]
+    s = tf.cast(tf.sin(azimuth), tf.float32)[:, None]
+    # In voxel units about the cube centre, so that round-off stays far below the tie nudge.
+    centres = np.arange(resolution) + 0.5 - resolution / 2.0
+    x, y, z = (t.reshape(1, -1).astype(np.float32)
+               for t in np.meshgrid(centres, centres, centres, indexing="ij"))  # [1, R^3]
+    # rotation_y(az) @ p' = (c x + s z, y, -s x + c z)
+    offset = resolution / 2.0 + _TIE_NUDGE
+    i = tf.cast(tf.floor(c * x + s * z + offset), tf.int32)  # [B, R^3]
+    k = tf.cast(tf.floor(c * z - s * x + offset), tf.int32)
+    j = np.floor(y + offset).astype(np.int32)  # [1, R^3]: y is not rotated
+    inside = (i >= 0) & (i < resolution) & (k >= 0) & (k < resolution)
+    flat = (i * resolution + j) * resolution + k
+    return tf.where(inside, flat, resolution ** 3)
+
+
+def gather_rotated(voxels, indices):
+    """Resamples a batch of grids with flat source indices.
+
+    Args:
+      voxels: `[B, R, R, R]` tensor.
+      indices: `[B, R^3]` int32 from `rotation_indices` (R^3 = empty).
+
+    Returns:
+      `[B, R, R, R]` tensor of the same dtype.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(voxels)
+    flat = tf.reshape(voxels, [shape[0], -1])  # [B, R^3]
+    flat = tf.concat([flat, tf.zeros_like(flat[:, :1])], axis=1)  # [B, R^3 + 1]: sentinel
+    return tf.reshape(tf.gather(flat, indices, batch_dims=1), shape)
+
+
+def rotate_exact(voxels, turns):
+    """Exact rotation by `turns` quarter turns (python int) of a `[B, X, Y, Z]` batch.
+
+    With rotation_y(90) @ (x, y, z) = (z, y, -x): v'[i, j, k] = v[k, j, R-1-i].
+    """
+    import tensorflow as tf
+
+    turns = int(turns) % 4
+    for _ in range(turns):
+        voxels = tf.reverse(tf.transpose(voxels, [0, 3, 2, 1]), axis=[1])
+    return voxels
+
+
+def rotate_voxels(voxels, azimuth_deg):
+    """Rotates a batch into the viewer-centred frames of arbitrary azimuths.
+
+    Quarter-turn azimuths are exact (nearest-neighbour resampling maps voxel
+    centres onto voxel centres there, so the gather path gives the same grid);
+    the indices are computed from the angles inside the graph.
+
+    Args:
+      voxels: `[B, R, R, R]`.
+      azimuth_deg: `[B]` degrees.
+
+    Returns:
+      `[B, R, R, R]`.
+    """
+    resolution = int(voxels.shape[-1])
+    return gather_rotated(voxels, rotation_indices(azimuth_deg, resolution))
+
+
+def quarter_turn_indices(turns, resolution):
+    """`[R^3]` int32 flat source indices of the exact quarter-turn rotation (a permutation).
+
+    Built by applying `np.rot90` to the grid of flat indices, so gathering
+    with it is `rotate_exact` without any floating-point arithmetic.
+    """
+    index = np.arange(resolution ** 3, dtype=np.int32).reshape((resolution,) * 3)
+    # v'[i, j, k] = v[k, j, R-1-i] per quarter turn: np.rot90 from +X towards +Z.
+    return np.rot90(index, k=int(turns) % 4, axes=(0, 2)).reshape(-1).copy()
+
+
+class ViewpointRotation:
+    """Viewer-centred rotation for the fixed viewpoints of a dataset.
+
+    One gather per batch with indices precomputed per viewpoint (`[V, R^3]`
+    int32, 128 KiB per view at R = 32): for quarter-turn azimuths the exact
+    rotation permutation (`quarter_turn_indices`), for the others the
+    nearest-neighbour resampling (`rotation_indices_numpy`).
+
+    Args:
+      azimuths: sequence of V azimuths in degrees (`ViewpointSet.azimuths`).
+      resolution: voxel resolution R.
+
+    Call arguments:
+      voxels: `[B, R, R, R]` tensor.
+      view: `[B]` int view indices into `azimuths`.
+
+    Returns:
+      `[B, R, R, R]` tensor: each grid in its view's frame.
+    """
+
+    def __init__(self, azimuths, resolution=conventions.DEFAULT_RESOLUTION):
+        if len(azimuths) == 0:
+            raise ValueError("azimuths must name at least one viewpoint")
+        self.azimuths = tuple(float(a) for a in azimuths)
+        self.resolution = int(resolution)
+        self.table = np.stack([
+            rotation_indices_numpy(a, self.resolution) if quarter_turns(a) is None
+            else quarter_turn_indices(quarter_turns(a), self.resolution) for a in self.azimuths])
+
+    def __call__(self, voxels, view):
+        import tensorflow as tf
+
+        indices = tf.gather(tf.constant(self.table), tf.cast(view, tf.int32))  # [B, R^3]
+        return gather_rotated(voxels, indices)

@@ -1,0 +1,1 @@
+"""Voxel losses, one per module, looked up by name through `tf3d.losses.registry`."""

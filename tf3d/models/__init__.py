@@ -1,0 +1,1 @@
+"""Models: layers (one class per module) and builders registered by name (`registry`)."""

@@ -1,0 +1,23 @@
+"""Differentiable silhouette renderers as custom TensorFlow ops.
+
+`voxel_silhouette` projects occupancy grids (Differentiable Ray Consistency
+or max aggregation), `mesh_silhouette` renders SoftRas-style soft silhouettes
+of meshes. Both are C++ kernels with registered gradients, built on first use
+(`tf3d.ops.build`), and each has a pure-TensorFlow `*_reference` with the same
+signature; `TF3D_OPS=reference` or `set_implementation("reference")` runs the
+references instead. `VoxelSilhouette` / `MeshSilhouette` wrap them as Keras
+layers, `render_mesh` / `render_voxels` render one object through a dataset
+record's camera. Importing this package builds and loads nothing.
+"""
+
+from tf3d.ops.backend import implementation, set_implementation
+from tf3d.ops.layers import MeshSilhouette, VoxelSilhouette
+from tf3d.ops.mesh_silhouette import mesh_silhouette
+from tf3d.ops.mesh_silhouette_reference import mesh_silhouette_reference
+from tf3d.ops.preview import render_mesh, render_voxels
+from tf3d.ops.voxel_silhouette import voxel_silhouette
+from tf3d.ops.voxel_silhouette_reference import voxel_silhouette_reference
+
+__all__ = ["MeshSilhouette", "VoxelSilhouette", "implementation", "mesh_silhouette",
+           "mesh_silhouette_reference", "render_mesh", "render_voxels", "set_implementation",
+           "voxel_silhouette", "voxel_silhouette_reference"]

@@ -1,0 +1,169 @@
+"""Compiling and loading the custom ops' shared library.
+
+The C++ sources under `csrc/<op>/` are compiled on first use with the flags
+TensorFlow reports (`tf.sysconfig.get_compile_flags()` / `get_link_flags()`;
+with TF 2.21 they already carry `--std=c++17` and the C++11 ABI, so no `-std`
+is added: one placed after them would override TensorFlow's). The library is
+cached under `<cache root>/<key>/tf3d_ops.so`, where the cache root is
+`$TF3D_CACHE_DIR` or `~/.cache/tf3d/ops` (`$XDG_CACHE_HOME/tf3d/ops` when that
+is set) and the key hashes the sources, the TensorFlow version, the compiler
+and the flags, so a change to any of them rebuilds.
+
+Concurrent builds are safe: each process compiles into its own temporary
+directory and publishes the library with an atomic `os.replace`; an advisory
+lock only saves the second process the duplicate work.
+
+`python -m tf3d.ops build` builds ahead of time and prints the path.
+"""
+
+import contextlib
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "csrc"
+LIBRARY_NAME = "tf3d_ops.so"
+# -O3 for the kernels; the rest comes from TensorFlow, after these.
+_OWN_FLAGS = ("-O3", "-fPIC", "-DNDEBUG", "-Wno-deprecated-declarations")
+_COMPILERS = ("g++", "c++", "clang++")
+
+_loaded = None
+
+
+class CompilerNotFoundError(RuntimeError):
+    """No C++ compiler on PATH to build the custom ops."""
+
+
+def sources(source_dir=SOURCE_DIR):
+    """Sorted `.cc` files to compile and every header they may include."""
+    source_dir = pathlib.Path(source_dir)
+    return sorted(p for p in source_dir.rglob("*") if p.suffix in (".cc", ".h"))
+
+
+def find_compiler():
+    """Path of the C++ compiler: `$CXX`, else the first of g++, c++, clang++ on PATH."""
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else list(_COMPILERS)
+    for name in candidates:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise CompilerNotFoundError(
+        "no C++ compiler found to build tf3d's custom ops (looked for "
+        f"{', '.join(candidates)}): install the Debian package g++ "
+        "(`sudo apt-get install g++`), or set TF3D_OPS=reference to use the slow "
+        "pure-TensorFlow reference implementation")
+
+
+def cache_root():
+    """Directory holding one subdirectory per build key."""
+    if os.environ.get("TF3D_CACHE_DIR"):
+        return pathlib.Path(os.environ["TF3D_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "tf3d" / "ops"
+
+
+def _tf_flags():
+    import tensorflow as tf  # here, not at import: `tf3d.ops.build` stays cheap to import
+    return list(tf.sysconfig.get_compile_flags()), list(tf.sysconfig.get_link_flags()), tf.__version__
+
+
+def _compiler_version(compiler):
+    out = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()[0] if out.stdout else compiler
+
+
+def build_key(source_files, compiler, compile_flags, link_flags, tf_version):
+    """Hex digest naming one build: sources (names and bytes), TF, compiler, flags."""
+    digest = hashlib.sha256()
+    for path in map(pathlib.Path, source_files):
+        # Names matter too (a renamed header changes the includes), but not
+        # where the checkout lives.
+        label = path.relative_to(SOURCE_DIR) if SOURCE_DIR in path.parents else path.name
+        digest.update(str(label).encode() + b"\0" + path.read_bytes())
+    for part in (tf_version, _compiler_version(compiler), *_OWN_FLAGS, *compile_flags, *link_flags):
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _lock(path):
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks: the atomic rename alone keeps the cache sound
+        yield
+        return
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_library(source_files=None, root=None, verbose=False):
+    """Compile the sources into a shared library unless the cache holds it.
+
+    Args:
+      source_files: `.cc`/`.h` paths (default: everything under `csrc/`).
+      root: cache root (default: `cache_root()`).
+      verbose: print the compiler commands.
+
+    Returns:
+      `pathlib.Path` of the library.
+
+    Raises:
+      CompilerNotFoundError: no C++ compiler (names the package to install).
+      RuntimeError: compilation failed (with the compiler's output).
+    """
+    source_files = [pathlib.Path(p) for p in (source_files or sources())]
+    if not any(p.suffix == ".cc" for p in source_files):
+        raise ValueError(f"source_files must contain at least one .cc file, got {source_files}")
+    compiler = find_compiler()
+    compile_flags, link_flags, tf_version = _tf_flags()
+    key = build_key(source_files, compiler, compile_flags, link_flags, tf_version)
+    directory = pathlib.Path(root or cache_root()) / key
+    library = directory / LIBRARY_NAME
+    if library.exists():
+        return library
+    directory.mkdir(parents=True, exist_ok=True)
+    with _lock(directory / ".lock"):
+        if library.exists():  # another process finished while we waited
+            return library
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as scratch:
+            objects, jobs = [], []
+            for i, source in enumerate(p for p in source_files if p.suffix == ".cc"):
+                obj = pathlib.Path(scratch) / f"{i}_{source.stem}.o"
+                cmd = [compiler, *_OWN_FLAGS, "-c", str(source), "-o", str(obj), *compile_flags]
+                objects.append(obj)
+                jobs.append((cmd, _start(cmd, verbose)))
+            for cmd, job in jobs:  # compile units in parallel: TF's headers dominate
+                _finish(cmd, job)
+            staged = pathlib.Path(scratch) / LIBRARY_NAME
+            cmd = [compiler, "-shared", *map(str, objects), "-o", str(staged), *link_flags]
+            _finish(cmd, _start(cmd, verbose))
+            os.replace(staged, library)  # atomic: readers see no library or a whole one
+    return library
+
+
+def _start(cmd, verbose):
+    if verbose:
+        print(" ".join(cmd), flush=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(cmd, job):
+    output, _ = job.communicate()
+    if job.returncode != 0:
+        raise RuntimeError(f"building tf3d's custom ops failed:\n{' '.join(cmd)}\n{output}")
+
+
+def load_library():
+    """The loaded op library (built first if needed), loaded once per process."""
+    global _loaded
+    if _loaded is None:
+        import tensorflow as tf
+        _loaded = tf.load_op_library(str(build_library()))
+    return _loaded

@@ -1,0 +1,81 @@
+// Soft mesh silhouette (SoftRas, Liu et al. 2019, eqs. 1-2 and the
+// silhouette aggregation of eq. 6): geometry of one pixel against one face.
+//
+// Distances are measured in normalized image units, where the longer image
+// side spans 2 (SoftRas's NDC), so that sigma means the same thing at every
+// resolution: d_norm = d_pixels * 2 / max(h, w). A face contributes
+// D = sigmoid(delta * d_norm^2 / sigma), delta = +1 inside the projected
+// triangle and -1 outside, and the pixel's silhouette is 1 - prod_j (1 - D_j).
+// The kernels work with q = 1 - D = sigmoid(-delta x), x = d_norm^2 / sigma,
+// computed directly so that q keeps its relative precision near 0.
+//
+// Faces with D < kMinContribution are skipped: outside a face that happens
+// once x > kCutoff = log((1 - eps) / eps), i.e. d_norm^2 > kCutoff * sigma.
+// The reference implementation applies the same cutoff, so op and reference
+// compute one function.
+#ifndef TF3D_OPS_CSRC_MESH_SILHOUETTE_MESH_SILHOUETTE_H_
+#define TF3D_OPS_CSRC_MESH_SILHOUETTE_MESH_SILHOUETTE_H_
+
+#include <cmath>
+
+namespace tf3d {
+
+constexpr double kMinContribution = 1e-5;
+constexpr double kCutoff = 11.512915464920228;  // log((1 - 1e-5) / 1e-5)
+// Faces with a vertex at or behind this depth are dropped in perspective
+// (their projection wraps around); the reference does the same.
+constexpr double kMinDepth = 1e-6;
+
+// A projected, non-degenerate face of one example.
+struct FaceGeom {
+  double x[3], y[3];                // image coordinates of the corners (pixels)
+  double xmin, xmax, ymin, ymax;    // bounding box grown by the cutoff radius
+  int vertex[3];
+};
+
+// How a pixel relates to a face: squared distance (pixels^2) to its boundary,
+// the nearest boundary point (on edge `edge` = corner k -> k+1, at parameter
+// t), and whether the pixel is inside.
+struct PixelFace {
+  double d2;
+  double t;
+  double cx, cy;
+  int edge;
+  bool inside;
+};
+
+inline void EvaluatePixelFace(const FaceGeom& f, double px, double py, PixelFace* out) {
+  bool any_neg = false, any_pos = false;
+  out->d2 = INFINITY;
+  for (int k = 0; k < 3; ++k) {
+    const int n = (k + 1) % 3;
+    const double ax = f.x[k], ay = f.y[k];
+    const double ex = f.x[n] - ax, ey = f.y[n] - ay;
+    const double wx = px - ax, wy = py - ay;
+    const double cross = ex * wy - ey * wx;
+    any_neg |= cross < 0.0;
+    any_pos |= cross > 0.0;
+    const double len2 = ex * ex + ey * ey;
+    double t = len2 > 0.0 ? (wx * ex + wy * ey) / len2 : 0.0;
+    t = std::min(1.0, std::max(0.0, t));
+    const double cx = ax + t * ex, cy = ay + t * ey;
+    const double d2 = (px - cx) * (px - cx) + (py - cy) * (py - cy);
+    if (d2 < out->d2) {
+      out->d2 = d2;
+      out->t = t;
+      out->cx = cx;
+      out->cy = cy;
+      out->edge = k;
+    }
+  }
+  out->inside = !(any_neg && any_pos);
+}
+
+// q = 1 - D for a pixel-face pair; x = d_norm^2 / sigma.
+inline double Escape(bool inside, double x) {
+  return inside ? 1.0 / (1.0 + std::exp(x)) : 1.0 / (1.0 + std::exp(-x));
+}
+
+}  // namespace tf3d
+
+#endif  // TF3D_OPS_CSRC_MESH_SILHOUETTE_MESH_SILHOUETTE_H_

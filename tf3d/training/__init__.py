@@ -1,0 +1,1 @@
+"""Training helpers: Keras callbacks and the voxel preview renderer."""
