@@ -48,5 +48,9 @@ train: data
 ops: setup
 	$(PY) -m tf3d.ops build
 
+benchmarks: setup
+	$(PY) benchmarks/render_ops.py
+	$(PY) benchmarks/input_pipeline.py
+
 clean-venv:
 	rm -rf $(VENV)

@@ -50,7 +50,7 @@ def volume_fraction(vertices, faces, resolution=conventions.DEFAULT_RESOLUTION, 
     fine = resolution * supersample
     surface = surface_voxels(vertices, faces, fine)
     solid = ndimage.binary_fill_holes(surface)
-    weight = solid.astype(np.float32) - 0.5 * surface
+    weight = solid.astype(np.float64) - 0.5 * surface
     k = supersample
     return weight.reshape(resolution, k, resolution, k, resolution, k).mean(axis=(1, 3, 5))
 
@@ -66,6 +66,8 @@ def occupancy_from_fraction(fraction, threshold=0.5, min_fraction=0.05):
     Returns:
       bool `[R, R, R]`.
     """
+    # Fractions are sums of 1/(k^3) steps: compare with a tolerance, not bit-exactly.
+    fraction = np.round(np.asarray(fraction, dtype=np.float64), 9)
     bulk = fraction >= threshold
     ridge = np.zeros_like(bulk)
     padded = np.pad(fraction, 1)

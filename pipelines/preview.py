@@ -1,0 +1,62 @@
+"""`python -m pipelines.preview DIR -o docs/dataset_samples.png`: a picture of a dataset.
+
+One row per record (from the validation split): the Blender rendering of view
+0, the record's voxel grid drawn through the same camera, the rendering of a
+second view, and the alignment of that view (white: mask and projected voxels
+agree, red: mask only, blue: voxels only).
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def sample_grid(directory, num=6, split="val", view=1):
+    """uint8 `[num * S, 4 * S, 3]` image of `num` records of `split`."""
+    import tensorflow as tf
+
+    from tf3d import alignment, conventions
+    from tf3d.data import records
+    from tf3d.training.voxel_render import render_voxels
+
+    info = records.read_info(directory)
+    files = [directory.rstrip("/") + "/" + s["file"] for s in info["splits"][split]["shards"]]
+    rows = []
+    for raw in tf.data.TFRecordDataset(files).take(num):
+        r = records.decode_example(raw.numpy())
+        size = r["images"].shape[-1]
+        gray = lambda a: np.repeat(a[..., None], 3, axis=-1)  # noqa: E731
+        voxels = render_voxels(r["voxels"], elevation=float(r["elevations"][0]),
+                               distance=float(np.linalg.norm(-r["extrinsics"][0][:, :3].T @ r["extrinsics"][0][:, 3])),
+                               fov=float(np.degrees(2 * np.arctan(0.5 * size / r["intrinsics"][0][0, 0]))),
+                               image_size=size) if abs(r["azimuths"][0]) < 1e-6 else np.full((size, size), 255, np.uint8)
+        projection = conventions.projection_matrix(r["intrinsics"][view], r["extrinsics"][view])
+        vox_mask = alignment.voxel_silhouette(r["voxels"], projection, size)
+        img_mask = alignment.mask_from_alpha(r["masks"][view])
+        overlay = np.zeros((size, size, 3), np.uint8)
+        overlay[img_mask & vox_mask] = 255
+        overlay[img_mask & ~vox_mask] = (230, 40, 40)
+        overlay[~img_mask & vox_mask] = (40, 110, 230)
+        rows.append(np.concatenate([gray(r["images"][0]), gray(voxels), gray(r["images"][view]), overlay], 1))
+    if not rows:
+        raise ValueError(f"split {split!r} of {directory} has no records")
+    return np.concatenate(rows, 0)
+
+
+def main(argv=None):
+    from PIL import Image
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.preview", description=__doc__.split("\n")[0])
+    parser.add_argument("directory")
+    parser.add_argument("-o", "--output", required=True, help="PNG to write")
+    parser.add_argument("--num", type=int, default=6, help="records (rows)")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    args = parser.parse_args(argv)
+    Image.fromarray(sample_grid(args.directory, args.num, args.split)).save(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

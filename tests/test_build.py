@@ -1,0 +1,161 @@
+"""The dataset build end to end: real meshes, real Blender, real TFRecord shards."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+
+from pipelines import build, shards, verify
+from tf3d.data import records
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_synthetic_build_verify_and_alignment(tmp_path):
+    out = tmp_path / "ds"
+    result = _run("-m", "pipelines.build", "synthetic", "--out", str(out), "--num-chairs", "6",
+                  "--num-tables", "6", "--workers", "2", "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads((out / records.INFO_FILE).read_text())
+    assert info["num_records"] == 12 and info["categories"] == {"chair": 6, "table": 6}
+    assert info["num_views"] == 8 and info["voxel_resolution"] == 32 and info["image_size"] == 128
+    assert 0.0 < info["occupancy_rate"] < 0.3
+    for split, entry in info["splits"].items():
+        for shard in entry["shards"]:
+            assert records.parse_shard_name(shard["file"])[1] == split
+            assert (out / shard["file"]).exists()
+    assert len(list((out / "meshes").glob("*/*.obj"))) == 12  # meshes kept on disk
+
+    result = _run("-m", "pipelines.verify", str(out), "--alignment")
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    line = [l for l in result.stdout.splitlines() if l.startswith("alignment mean IoU")][0]
+    mean_iou, min_iou = (float(part.split("=")[1]) for part in line.split(","))
+    assert mean_iou >= 0.9 and min_iou >= 0.8, line
+
+
+def _mesh_sources(tmp_path):
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    box = trimesh.creation.box([0.6, 1.0, 0.5])
+    box.export(meshes / "good.obj")
+    far = box.copy()
+    far.apply_scale(1000.0)
+    far.apply_translation([1e5, -3e4, 2e4])
+    far.export(meshes / "far.obj")
+    (meshes / "empty.obj").write_text("")
+    (meshes / "flat.obj").write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")
+    return [shards.ModelSource(name, "chair", "train", str(meshes / f"{name}.obj"))
+            for name in ("good", "far", "empty", "flat")]
+
+
+@pytest.mark.slow
+def test_bad_meshes_are_skipped_and_counted(tmp_path):
+    from tf3d import conventions
+
+    sources = _mesh_sources(tmp_path)
+    info = shards.build_dataset(
+        str(tmp_path / "ds"), "t", sources,
+        build.functools.partial(build.process_mesh_shard, viewpoints=conventions.DEFAULT_VIEWPOINTS,
+                                resolution=32),
+        workers=1, build_config={"test": 1}, viewpoints=conventions.DEFAULT_VIEWPOINTS, progress=False)
+    assert info["num_records"] == 2 and info["num_skipped"] == 2
+    reasons = {s["model_id"]: s["reason"] for s in info["skipped"]}
+    assert "no faces" in reasons["empty"] and "degenerate" in reasons["flat"]
+    # Huge, offset coordinates are normalized like any other mesh: same record content.
+    problems, ious = verify.verify(str(tmp_path / "ds"), check_alignment=True)
+    assert not problems
+    by_id = {model_id: view for model_id, _, view in ious}
+    assert by_id["far"].min() > 0.95 and by_id["good"].min() > 0.95
+
+
+def test_resume_keeps_finished_shards_and_rebuilds_missing(tmp_path):
+    calls = []
+    sources = [shards.ModelSource(f"m{i}", "chair", shards.split_for(f"m{i}"), "") for i in range(12)]
+    out = str(tmp_path / "ds")
+    process = _CountingProcessor(str(tmp_path / "calls"))
+    shards.build_dataset(out, "r", sources, process, workers=1, build_config={"a": 1},
+                         models_per_shard=3, progress=False)
+    first = sorted(f for f in os.listdir(out) if ".tfrecord-" in f and not f.endswith(".json"))
+    assert len(first) >= 4
+    stamps = {f: os.path.getmtime(os.path.join(out, f)) for f in first}
+    victim = first[0]
+    os.remove(os.path.join(out, victim))
+    open(os.path.join(out, victim + ".tmp-123"), "w").write("half-written")
+    before = process.count()
+    shards.build_dataset(out, "r", sources, process, workers=1, build_config={"a": 1},
+                         models_per_shard=3, progress=False)
+    rebuilt = process.count() - before
+    assert rebuilt == len(_shard_sources(out, victim))  # only the missing shard was redone
+    for f in first[1:]:
+        assert os.path.getmtime(os.path.join(out, f)) == stamps[f]
+    assert os.path.exists(os.path.join(out, victim))
+    assert not any(".tmp" in f for f in os.listdir(out))
+    problems, _ = verify.verify(out)
+    assert problems == []
+    # A different build config invalidates every shard.
+    before = process.count()
+    shards.build_dataset(out, "r", sources, process, workers=1, build_config={"a": 2},
+                         models_per_shard=3, progress=False)
+    assert process.count() - before == 12
+
+
+def _shard_sources(out, shard):
+    with open(os.path.join(out, shard + ".manifest.json")) as fh:
+        return json.load(fh)["sources"]
+
+
+class _CountingProcessor:
+    """A picklable shard processor writing small real records and counting calls in a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def count(self):
+        return len(open(self.path).read()) if os.path.exists(self.path) else 0
+
+    def __call__(self, sources, work_dir):
+        from tf3d import conventions
+
+        vp = conventions.ViewpointSet(azimuths=(0.0,), image_size=8)
+        for source in sources:
+            with open(self.path, "a") as fh:
+                fh.write("x")
+            voxels = np.zeros((4, 4, 4), bool)
+            voxels[1:3, 1:3, 1:3] = True
+            png = shards.encode_png(np.zeros((8, 8), np.uint8))
+            yield source, records.encode_example(
+                model_id=source.model_id, category=source.category, voxels=voxels, images=[png],
+                masks=[png], azimuths=[0.0], elevations=[30.0], intrinsics=[vp.intrinsics()],
+                extrinsics=vp.extrinsics())
+
+
+def test_verify_names_the_corrupt_file_and_record(tmp_path):
+    sources = [shards.ModelSource(f"m{i}", "chair", "train", "") for i in range(5)]
+    out = str(tmp_path / "ds")
+    shards.build_dataset(out, "c", sources, _CountingProcessor(str(tmp_path / "n")), workers=1,
+                         build_config={}, progress=False)
+    shard = os.path.join(out, records.shard_name("c", "train", 0, 1))
+    data = open(shard, "rb").read()
+    open(shard, "wb").write(data[: int(len(data) * 0.7)])
+    result = _run("-m", "pipelines.verify", out)
+    assert result.returncode == 1
+    assert "CORRUPT" in result.stdout and shard in result.stdout and "record 3" in result.stdout
+
+
+def test_missing_dataset_names_the_build_command(tmp_path):
+    result = _run("-m", "pipelines.verify", str(tmp_path))
+    assert result.returncode == 1 and "pipelines.build synthetic" in result.stderr
+
+
+def test_unknown_option_is_named():
+    result = _run("-m", "pipelines.build", "synthetic", "--out", "/tmp/never", "--num-chair", "3x")
+    assert result.returncode == 2 and "--num-chair" in result.stderr
