@@ -174,8 +174,6 @@ def _parser():
     commands = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
     for name, module_name in SOURCES.items():
         module = importlib.import_module(module_name)
-        if not hasattr(module, "add_arguments"):
-            continue
         sub = commands.add_parser(name, help=(module.build.__doc__ or "").split("\n")[0])
         sub.add_argument("--out", required=True, help="output directory (created)")
         sub.add_argument("--workers", type=_non_negative, default=os.cpu_count() or 1,

@@ -44,6 +44,32 @@ def sample_grid(directory, num=6, split="val", view=1):
     return np.concatenate(rows, 0)
 
 
+def ops_figure(directory, split="train", view=1):
+    """uint8 `[S, 5 * S]`: Blender image and mask of one synthetic record's view, next to
+    the custom ops' mesh silhouette (from the record's mesh file), voxel silhouette, and
+    their difference with the Blender mask (white agree, gray differ)."""
+    import tensorflow as tf
+
+    from pipelines.meshes import load_mesh
+    from tf3d import conventions
+    from tf3d.data import records
+    from tf3d.ops.preview import render_mesh, render_voxels
+
+    info = records.read_info(directory)
+    files = [directory.rstrip("/") + "/" + s["file"] for s in info["splits"][split]["shards"]]
+    r = records.decode_example(next(iter(tf.data.TFRecordDataset(files).take(1))).numpy())
+    vertices, faces = load_mesh(f"{directory}/meshes/{r['category']}/{r['model_id']}.obj")
+    vertices = conventions.normalize_vertices(vertices)
+    k, e, size = r["intrinsics"][view], r["extrinsics"][view], r["images"].shape[-1]
+    mesh = render_mesh(vertices, faces, k, e, size)
+    voxels = render_voxels(r["voxels"], k, e, size)
+    mask = r["masks"][view] >= 128
+    diff = np.where((mesh >= 0.5) == mask, 255, 128).astype(np.uint8)
+    tiles = [r["images"][view], r["masks"][view], (255 * (1 - mesh)).astype(np.uint8),
+             (255 * (1 - voxels)).astype(np.uint8), diff]
+    return np.concatenate(tiles, axis=1)
+
+
 def main(argv=None):
     from PIL import Image
 
@@ -52,8 +78,11 @@ def main(argv=None):
     parser.add_argument("-o", "--output", required=True, help="PNG to write")
     parser.add_argument("--num", type=int, default=6, help="records (rows)")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    parser.add_argument("--ops", action="store_true",
+                        help="instead: the custom ops' silhouettes next to Blender's (synthetic data)")
     args = parser.parse_args(argv)
-    Image.fromarray(sample_grid(args.directory, args.num, args.split)).save(args.output)
+    picture = ops_figure(args.directory, args.split) if args.ops else sample_grid(args.directory, args.num, args.split)
+    Image.fromarray(picture).save(args.output)
     print(f"wrote {args.output}")
     return 0
 
