@@ -14,14 +14,19 @@ Three ways to compute `v'`, all the same map:
 * `rotate_exact`: a quarter-turn multiple, done with transposes and reverses
   (no resampling at all; voxel centres map onto voxel centres).
 * `rotation_indices` + `gather_rotated`: nearest-neighbour resampling with the
-  flat source index of every target voxel computed from the angle on the fly,
-  for any azimuth (R2N2 records carry their own, arbitrary ones).
+  source of every target voxel computed from the angle on the fly, for any
+  azimuth (R2N2 records carry their own, arbitrary ones).
 * `ViewpointRotation`: indices precomputed once per fixed viewpoint of a
-  `ViewpointSet` (a `[V, R^3]` table); quarter turns are the exact
+  `ViewpointSet` (a `[V, R^2]` table); quarter turns are the exact
   permutation (`quarter_turn_indices`).
 
+A rotation about +Y moves whole columns along Y, so indices address columns:
+the flat `i * R + k` of the source column (i, k) of every target column, with
+`R^2` meaning "outside the cube". One gather then moves `R^2` rows of `R`
+voxels instead of `R^3` single voxels.
+
 `rotate_voxels_reference` is the slow NumPy reference the tests compare with.
-All functions take a batch: voxels `[B, X, Y, Z]`.
+Functions other than the reference take a batch: voxels `[B, X, Y, Z]`.
 """
 
 import numpy as np
@@ -67,11 +72,15 @@ def rotate_voxels_reference(voxels, azimuth_deg):
 
 
 def rotation_indices_numpy(azimuth_deg, resolution):
-    """`[R^3]` int32 flat source index per target voxel; `R^3` marks "outside the cube"."""
-    index = np.floor(_source_points(azimuth_deg, resolution)).astype(np.int64)
-    inside = np.all((index >= 0) & (index < resolution), axis=-1)
-    flat = np.ravel_multi_index(tuple(np.clip(index, 0, resolution - 1).T), (resolution,) * 3)
-    return np.where(inside, flat, resolution ** 3).astype(np.int32)
+    """`[R^2]` int32 source column `i * R + k` per target column; `R^2` marks "outside"."""
+    centres = conventions.voxel_centers(resolution)
+    x, z = np.meshgrid(centres, centres, indexing="ij")
+    rot = conventions.rotation_y(azimuth_deg)
+    points = np.stack([x, np.zeros_like(x), z], -1).reshape(-1, 3) @ rot.T  # [R^2, 3]
+    index = np.floor(conventions.world_to_voxel(points, resolution) + _TIE_NUDGE).astype(np.int64)
+    i, k = index[:, 0], index[:, 2]
+    inside = (i >= 0) & (i < resolution) & (k >= 0) & (k < resolution)
+    return np.where(inside, i * resolution + k, resolution ** 2).astype(np.int32)
 
 
 def rotation_indices(azimuth_deg, resolution):
@@ -82,7 +91,7 @@ def rotation_indices(azimuth_deg, resolution):
       resolution: python int R.
 
     Returns:
-      `[B, R^3]` int32 flat source indices; `R^3` means outside the cube.
+      `[B, R^2]` int32 source columns `i * R + k`; `R^2` means outside the cube.
     """
     import tensorflow as tf
 
@@ -91,34 +100,33 @@ def rotation_indices(azimuth_deg, resolution):
     s = tf.cast(tf.sin(azimuth), tf.float32)[:, None]
     # In voxel units about the cube centre, so that round-off stays far below the tie nudge.
     centres = np.arange(resolution) + 0.5 - resolution / 2.0
-    x, y, z = (t.reshape(1, -1).astype(np.float32)
-               for t in np.meshgrid(centres, centres, centres, indexing="ij"))  # [1, R^3]
+    x, z = (t.reshape(1, -1).astype(np.float32) for t in np.meshgrid(centres, centres, indexing="ij"))
     # rotation_y(az) @ p' = (c x + s z, y, -s x + c z)
     offset = resolution / 2.0 + _TIE_NUDGE
-    i = tf.cast(tf.floor(c * x + s * z + offset), tf.int32)  # [B, R^3]
+    i = tf.cast(tf.floor(c * x + s * z + offset), tf.int32)  # [B, R^2]
     k = tf.cast(tf.floor(c * z - s * x + offset), tf.int32)
-    j = np.floor(y + offset).astype(np.int32)  # [1, R^3]: y is not rotated
     inside = (i >= 0) & (i < resolution) & (k >= 0) & (k < resolution)
-    flat = (i * resolution + j) * resolution + k
-    return tf.where(inside, flat, resolution ** 3)
+    return tf.where(inside, i * resolution + k, resolution ** 2)
 
 
 def gather_rotated(voxels, indices):
-    """Resamples a batch of grids with flat source indices.
+    """Resamples a batch of grids column by column.
 
     Args:
-      voxels: `[B, R, R, R]` tensor.
-      indices: `[B, R^3]` int32 from `rotation_indices` (R^3 = empty).
+      voxels: `[B, R, R, R]` tensor (any dtype).
+      indices: `[B, R^2]` int32 source columns from `rotation_indices` or a
+        `ViewpointRotation` (R^2 = empty).
 
     Returns:
       `[B, R, R, R]` tensor of the same dtype.
     """
     import tensorflow as tf
 
-    shape = tf.shape(voxels)
-    flat = tf.reshape(voxels, [shape[0], -1])  # [B, R^3]
-    flat = tf.concat([flat, tf.zeros_like(flat[:, :1])], axis=1)  # [B, R^3 + 1]: sentinel
-    return tf.reshape(tf.gather(flat, indices, batch_dims=1), shape)
+    resolution = voxels.shape[-1]
+    columns = tf.reshape(tf.transpose(voxels, [0, 1, 3, 2]), [-1, resolution ** 2, resolution])  # [B, X*Z, Y]
+    columns = tf.concat([columns, tf.zeros_like(columns[:, :1])], axis=1)  # empty column at R^2
+    moved = tf.gather(columns, indices, batch_dims=1)  # [B, X*Z, Y]
+    return tf.transpose(tf.reshape(moved, [-1, resolution, resolution, resolution]), [0, 1, 3, 2])
 
 
 def rotate_exact(voxels, turns):
@@ -153,21 +161,21 @@ def rotate_voxels(voxels, azimuth_deg):
 
 
 def quarter_turn_indices(turns, resolution):
-    """`[R^3]` int32 flat source indices of the exact quarter-turn rotation (a permutation).
+    """`[R^2]` int32 source columns of the exact quarter-turn rotation (a permutation).
 
-    Built by applying `np.rot90` to the grid of flat indices, so gathering
+    Built by applying `np.rot90` to the grid of column numbers, so gathering
     with it is `rotate_exact` without any floating-point arithmetic.
     """
-    index = np.arange(resolution ** 3, dtype=np.int32).reshape((resolution,) * 3)
-    # v'[i, j, k] = v[k, j, R-1-i] per quarter turn: np.rot90 from +X towards +Z.
-    return np.rot90(index, k=int(turns) % 4, axes=(0, 2)).reshape(-1).copy()
+    index = np.arange(resolution ** 2, dtype=np.int32).reshape(resolution, resolution)  # [X, Z]
+    # v'[i, :, k] = v[k, :, R-1-i] per quarter turn: np.rot90 from +X towards +Z.
+    return np.rot90(index, k=int(turns) % 4, axes=(0, 1)).reshape(-1).copy()
 
 
 class ViewpointRotation:
     """Viewer-centred rotation for the fixed viewpoints of a dataset.
 
-    One gather per batch with indices precomputed per viewpoint (`[V, R^3]`
-    int32, 128 KiB per view at R = 32): for quarter-turn azimuths the exact
+    One gather per batch with column indices precomputed per viewpoint
+    (`[V, R^2]` int32, 4 KiB per view at R = 32): for quarter-turn azimuths the exact
     rotation permutation (`quarter_turn_indices`), for the others the
     nearest-neighbour resampling (`rotation_indices_numpy`).
 
@@ -192,8 +200,11 @@ class ViewpointRotation:
             rotation_indices_numpy(a, self.resolution) if quarter_turns(a) is None
             else quarter_turn_indices(quarter_turns(a), self.resolution) for a in self.azimuths])
 
-    def __call__(self, voxels, view):
+    def indices(self, view):
+        """`[B, R^2]` int32 column indices of the views `view` (`[B]`)."""
         import tensorflow as tf
 
-        indices = tf.gather(tf.constant(self.table), tf.cast(view, tf.int32))  # [B, R^3]
-        return gather_rotated(voxels, indices)
+        return tf.gather(tf.constant(self.table), tf.cast(view, tf.int32))
+
+    def __call__(self, voxels, view):
+        return gather_rotated(voxels, self.indices(view))
