@@ -474,7 +474,7 @@ def _pick(rng, weights):
     return names[rng.choice(len(names), p=p / p.sum())]
 
 
-def _sample_supports(rng, voxel, thin, height, stretcher_range=(0.2, 0.45)):
+def _sample_supports(rng, voxel, thin, height, stretcher_range=(0.2, 0.45), apron_skip=0.55):
     """Leg-frame fields, thicknesses in voxels of the model's longest side (`voxel` metres)."""
     profile = _pick(rng, {"square": 0.2, "round": 0.8} if thin else {"square": 0.5, "round": 0.5})
     leg = voxel * (rng.uniform(0.8, 1.0) if thin else rng.uniform(1.8, 3.0))
@@ -485,8 +485,8 @@ def _sample_supports(rng, voxel, thin, height, stretcher_range=(0.2, 0.45)):
         leg_profile=profile, leg_thickness=leg, leg_taper=taper,
         leg_inset=rng.uniform(0.0, 0.04), leg_splay=0.0 if thin or rng.random() < 0.5 else rng.uniform(2.0, 8.0),
         stretcher_height=fraction * height, stretcher_thickness=leg_there * rng.uniform(0.8, 1.0),
-        apron_height=0.0 if thin or rng.random() < 0.55 else rng.uniform(0.04, 0.09),
-        apron_thickness=rng.uniform(0.03, 0.045))
+        apron_height=0.0 if thin or rng.random() < apron_skip else rng.uniform(0.04, 0.09),
+        apron_thickness=voxel * rng.uniform(0.7, 1.0))  # skirt boards one voxel thick or thinner
 
 
 def _sample_chair(rng):
@@ -522,12 +522,22 @@ def _sample_chair(rng):
         back_width = seat_width - 2 * 0.3 * corner
     else:
         back_width = seat_width * (rng.uniform(0.55, 0.75) if seat_shape == "round" else rng.uniform(0.8, 1.0))
-    post = f["leg_thickness"] if thin else voxel * rng.uniform(1.0, 1.8)
+    post = voxel * rng.uniform(1.2, 1.8)  # back posts carry the rails: never thinner than a voxel
     slat_width = rng.uniform(0.03, 0.08)
     slat_count = int(rng.integers(2, 7)) if back == "vertical_slats" else \
         int(rng.integers(2, 6)) if back == "horizontal_slats" else int(rng.integers(3, 9))
-    if back == "vertical_slats":  # leave at least as much air as wood between the posts
-        slat_count = max(1, min(slat_count, int(0.5 * (back_width - 2 * post) / slat_width)))
+    # Gaps between slats and spindles stay at least two voxels wide: a narrower gap closes in the 32^3 grid,
+    # and the rendering (which shows it) and the voxels would then disagree about the back.
+    slat_width = max(slat_width, 1.5 * voxel)
+    span = back_width - 2 * post  # between the posts
+    if back == "vertical_slats":  # and at least as much air as wood
+        slat_count = min(slat_count, int(0.5 * span / slat_width), int(span / (slat_width + 2 * voxel)) - 1)
+    elif back == "spindles":
+        slat_count = min(slat_count, int(span / (3 * voxel)) - 1)
+    elif back == "horizontal_slats":
+        span = 0.7 * back_height - 0.5 * slat_width
+        slat_count = min(slat_count, int(span / (slat_width + 2 * voxel)) + 1)
+    slat_count = max(1, slat_count)
     arm_width = rng.uniform(0.05, 0.12) if arms == "panel" else rng.uniform(0.04, 0.08)
     return ChairParams(
         kind=kind, seat_height=seat_height, seat_width=seat_width, seat_depth=seat_depth,
@@ -554,7 +564,7 @@ def _sample_table(rng):
         depth = width * rng.uniform(0.55, 0.75)
     voxel = max(height, width, depth) / conventions.DEFAULT_RESOLUTION
     thin = rng.random() < _THIN_SHARE
-    f = _sample_supports(rng, voxel, thin, height)
+    f = _sample_supports(rng, voxel, thin, height, apron_skip=0.2)
     if top_shape in ("round", "oval"):
         base = _pick(rng, {"legs": 0.45, "pedestal": 0.55})
     else:
@@ -593,7 +603,7 @@ def _sample_table(rng):
         support_thickness=support, support_depth=support_depth,
         foot_height=rng.uniform(0.04, 0.08),
         shelf_height=rng.uniform(0.08, 0.2) * height if shelf else 0.0,
-        shelf_thickness=rng.uniform(0.015, 0.03),
+        shelf_thickness=voxel * rng.uniform(0.7, 1.0),
         modesty_panel=base == "panel" and kind == "desk" and rng.random() < 0.6, **f)
 
 
