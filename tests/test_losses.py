@@ -24,7 +24,8 @@ def test_weighted_bce_golden_values():
 
 
 def test_default_pos_weight_from_occupancy():
-    assert default_pos_weight(0.2) == pytest.approx(2.0)  # sqrt(0.8 / 0.2)
+    assert default_pos_weight(0.2) == pytest.approx(2.0 ** 0.5)  # (0.8 / 0.2) ** (1/4)
+    assert default_pos_weight(0.05) > default_pos_weight(0.2) > 1.0  # rarer occupancy, larger weight
     with pytest.raises(ValueError, match="occupancy_rate"):
         default_pos_weight(0.0)
 

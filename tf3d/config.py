@@ -47,6 +47,7 @@ class ModelConfig:
     latent_dim: int = 256  # size of the image code
     decoder_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [64, 32, 16])  # 3D transposed-conv widths, 4^3 -> 32^3
     dropout: float = 0.0  # dropout on the latent code while training
+    norm: str = "batch"  # "batch": batch normalization after every conv; "none"
 
 
 @dataclasses.dataclass

@@ -49,7 +49,7 @@ def build_model(cfg, resolution):
     return registry.build(cfg.model.name, image_size=cfg.data.image_size,
                           encoder_filters=cfg.model.encoder_filters, latent_dim=cfg.model.latent_dim,
                           decoder_filters=cfg.model.decoder_filters, resolution=resolution,
-                          dropout=cfg.model.dropout)
+                          dropout=cfg.model.dropout, norm=cfg.model.norm)
 
 
 def iou_metrics(thresholds):

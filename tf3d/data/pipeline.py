@@ -10,9 +10,10 @@ copied). The stages:
       --map(parallel): parse, pick view(s), decode + resize the image-->    per view
       --batch--> --map(parallel): unpack voxel bits, rotate into the view's frame--> --prefetch-->
 
-Voxels stay bit-packed until after batching so the per-record stage does the
-work that cannot be vectorised (PNG decoding) and the bit unpacking and
-rotation run once per batch.
+Voxels stay packed until after batching, so the per-record stage does the
+work that cannot be vectorised (PNG decoding); the rotation moves the packed
+Y columns (`records.pack_voxels` stores the grid column by column) and the
+unpacking runs once per batch.
 
 Elements are `(images, voxels)`:
 
@@ -309,19 +310,18 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
         if stored_size:
             image = tf.ensure_shape(image, [None, stored_size, stored_size, 1])
         batch["image"] = _to_model_input(image, image_size)
-        voxels = unpack_voxels(packed, resolution, tf.uint8)  # rotated as bytes, 4x less to move
-        if frame == "object":
-            pass
-        elif rotate_table is not None:
+        if rotate_table is not None:
             expected = tf.gather(table_azimuths, batch["view"])
             gap = tf.abs(tf.math.floormod(batch["azimuth"] - expected + 180.0, 360.0) - 180.0)
             tf.debugging.assert_less(gap, 0.01, message=(
                 "a record's azimuth differs from dataset_info.json's viewpoints; "
                 "use data.rotation=angle for records with their own views"))
-            voxels = rotation.gather_rotated(voxels, rotate_table.indices(batch["view"]))
-        else:
-            voxels = rotation.gather_rotated(voxels, rotation.rotation_indices(batch["azimuth"], resolution))
-        voxels = tf.cast(voxels, tf.float32)
+            packed = rotation.gather_rotated_packed(packed, rotate_table.indices(batch["view"]), resolution)
+        elif frame == "viewer":
+            packed = rotation.gather_rotated_packed(
+                packed, rotation.rotation_indices(batch["azimuth"], resolution), resolution)
+        # Rotated while packed (whole Y columns are moved), then unpacked once into [X, Y, Z].
+        voxels = unpack_voxels(packed, resolution, tf.float32)
         if with_metadata:
             return dict(batch, voxels=voxels)
         return batch["image"], voxels
@@ -331,22 +331,17 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
 
 
 def unpack_voxels(packed, resolution, dtype=None):
-    """Bit-packed grids (`records.pack_voxels`) -> occupancy.
+    """Packed grids (`records.pack_voxels`) -> occupancy.
 
     Args:
-      packed: uint8 `[B, ceil(R^3 / 8)]`.
+      packed: uint8 `[B, R * R * ceil(R / 8)]`.
       resolution: R.
       dtype: output dtype (default float32).
 
     Returns:
       `[B, R, R, R]` of 0 and 1.
     """
-    import tensorflow as tf
-
-    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], dtype=tf.uint8)
-    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[..., None], shifts), 1)  # [B, N, 8]
-    bits = tf.reshape(bits, [tf.shape(packed)[0], -1])[:, : resolution ** 3]
-    return tf.reshape(tf.cast(bits, dtype or tf.float32), [-1, resolution, resolution, resolution])
+    return records.unpack_voxels_tf(packed, resolution, dtype)
 
 
 def make_unpaired_dataset(source, split="train", *, seed=None, with_metadata=False, **kwargs):

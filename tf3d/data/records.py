@@ -12,8 +12,8 @@ Each record is a `tf.train.Example` for one model with these features
     model_id          bytes             unique id of the model (ShapeNet id or synthetic name)
     category          bytes             category name, e.g. b"chair"
     voxel_resolution  int64             R
-    voxels            bytes             np.packbits of the bool [X, Y, Z] = [R, R, R] grid,
-                                        C order, most significant bit first
+    voxels            bytes             the bool [X, Y, Z] = [R, R, R] grid, packed column
+                                        by column (`pack_voxels`)
     num_views         int64             V
     image_size        int64             side of every image in pixels
     images            bytes x V         8-bit grayscale PNG: the object over white
@@ -22,6 +22,13 @@ Each record is a `tf.train.Example` for one model with these features
     elevations        float x V         degrees
     intrinsics        float x V*9       row-major [V, 3, 3]
     extrinsics        float x V*12      row-major [V, 3, 4] world-to-camera, OpenCV axes
+
+Voxel packing: for every (x, z) in C order, the Y column `grid[x, :, z]` as
+ceil(R / 8) bytes (`np.packbits` along Y, most significant bit first, the
+last byte zero-padded), so `R * R * ceil(R / 8)` bytes in all. A rotation
+about +Y (the viewer-centred targets of `tf3d.data.rotation`) moves whole Y
+columns, so the input pipeline rotates a packed grid by moving byte rows and
+unpacks it once, straight into `[X, Y, Z]`.
 
 `encode_example` writes a record and `decode_example` reads it back with NumPy
 (for tools); `parse_spec` and `parse_record` read it inside a `tf.data`
@@ -76,13 +83,45 @@ def pack_voxels(voxels):
     voxels = np.asarray(voxels)
     if voxels.ndim != 3 or len(set(voxels.shape)) != 1:
         raise ValueError(f"voxels must have shape [R, R, R], got {voxels.shape}")
-    return np.packbits(voxels.astype(bool).reshape(-1)).tobytes()
+    return np.packbits(voxels.astype(bool).transpose(0, 2, 1), axis=-1).tobytes()  # [X, Z, ceil(R/8)]
+
+
+def packed_size(resolution):
+    """Bytes of one packed `[R, R, R]` grid: `R * R * ceil(R / 8)`."""
+    return resolution * resolution * -(-resolution // 8)
 
 
 def unpack_voxels(data, resolution):
     """Inverse of `pack_voxels`: bytes -> bool `[R, R, R]`."""
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=resolution ** 3)
-    return bits.reshape(resolution, resolution, resolution).astype(bool)
+    columns = np.frombuffer(data, dtype=np.uint8)
+    if columns.size != packed_size(resolution):
+        raise ValueError(f"packed voxels hold {columns.size} bytes, expected {packed_size(resolution)} "
+                         f"for resolution {resolution}")
+    columns = columns.reshape(resolution, resolution, -1)  # [X, Z, ceil(R/8)]
+    bits = np.unpackbits(columns, axis=-1, count=resolution)  # [X, Z, Y]
+    return bits.transpose(0, 2, 1).astype(bool)
+
+
+def unpack_voxels_tf(packed, resolution, dtype=None):
+    """`unpack_voxels` for a batch inside a TF graph.
+
+    Args:
+      packed: uint8 `[B, R * R * ceil(R / 8)]` (`pack_voxels`, e.g. from `tf.io.decode_raw`).
+      resolution: R.
+      dtype: output dtype (default float32).
+
+    Returns:
+      `[B, R, R, R]` of 0 and 1 in `[X, Y, Z]` order.
+    """
+    import tensorflow as tf
+
+    r, per_column = resolution, -(-resolution // 8)
+    columns = tf.reshape(packed, [-1, r, r, per_column])  # [B, X, Z, Yb]
+    rows = tf.transpose(columns, [0, 1, 3, 2])[:, :, :, None, :]  # [B, X, Yb, 1, Z]: a small transpose
+    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], dtype=tf.uint8)[:, None]  # [8, 1]
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(rows, shifts), 1)  # [B, X, Yb, 8, Z]
+    bits = tf.reshape(bits, [-1, r, per_column * 8, r])[:, :, :r, :]  # [B, X, Y, Z]
+    return tf.cast(bits, dtype or tf.float32)
 
 
 def encode_example(*, model_id, category, voxels, images, masks, azimuths, elevations,
@@ -194,13 +233,10 @@ def parse_record(serialized, num_views, resolution):
 
     ex = tf.io.parse_single_example(serialized, parse_spec(num_views))
     packed = tf.io.decode_raw(ex["voxels"], tf.uint8)
-    shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], dtype=tf.uint8)
-    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed[:, None], shifts), 1)
-    voxels = tf.reshape(bits, [-1])[: resolution ** 3]
     return {
         "model_id": ex["model_id"],
         "category": ex["category"],
-        "voxels": tf.reshape(tf.cast(voxels, tf.float32), [resolution] * 3),
+        "voxels": unpack_voxels_tf(packed[None], resolution)[0],
         "images": ex["images"],
         "masks": ex["masks"],
         "azimuths": ex["azimuths"],

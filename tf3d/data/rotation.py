@@ -129,6 +129,26 @@ def gather_rotated(voxels, indices):
     return tf.transpose(tf.reshape(moved, [-1, resolution, resolution, resolution]), [0, 1, 3, 2])
 
 
+def gather_rotated_packed(packed, indices, resolution):
+    """`gather_rotated` on packed grids: moves each Y column's bytes as one row.
+
+    Args:
+      packed: uint8 `[B, R * R * ceil(R / 8)]` (`records.pack_voxels`: Y columns in (x, z) order).
+      indices: `[B, R^2]` int32 source columns (R^2 = empty), as for `gather_rotated`.
+      resolution: R.
+
+    Returns:
+      uint8 `[B, R * R * ceil(R / 8)]`, still packed.
+    """
+    import tensorflow as tf
+
+    per_column = -(-resolution // 8)
+    columns = tf.reshape(packed, [-1, resolution * resolution, per_column])  # [B, X*Z, Yb]
+    columns = tf.pad(columns, [[0, 0], [0, 1], [0, 0]])  # empty column at R^2
+    moved = tf.gather(columns, indices, batch_dims=1)  # [B, X*Z, Yb]
+    return tf.reshape(moved, [-1, resolution * resolution * per_column])
+
+
 def rotate_exact(voxels, turns):
     """Exact rotation by `turns` quarter turns (python int) of a `[B, X, Y, Z]` batch.
 
@@ -199,6 +219,23 @@ class ViewpointRotation:
         self.table = np.stack([
             rotation_indices_numpy(a, self.resolution) if quarter_turns(a) is None
             else quarter_turn_indices(quarter_turns(a), self.resolution) for a in self.azimuths])
+
+    def unpack(self, packed, view):
+        """Rotates packed grids (`records.pack_voxels`) into their views' frames and unpacks them.
+
+        Args:
+          packed: uint8 `[B, R * R * ceil(R / 8)]`.
+          view: `[B]` int view indices into `azimuths`.
+
+        Returns:
+          uint8 `[B, R, R, R]` of 0 and 1, equal to `self(records.unpack_voxels_tf(packed), view)`.
+        """
+        import tensorflow as tf
+
+        from tf3d.data import records
+
+        moved = gather_rotated_packed(packed, self.indices(view), self.resolution)
+        return records.unpack_voxels_tf(moved, self.resolution, tf.uint8)
 
     def indices(self, view):
         """`[B, R^2]` int32 column indices of the views `view` (`[B]`)."""

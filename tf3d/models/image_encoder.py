@@ -2,18 +2,32 @@
 
 import keras
 
+NORMS = ("batch", "none")
+
+
+def conv_block(conv_class, filters, kernel, stride, norm, name):
+    """`conv -> [batch norm] -> ReLU` as one `keras.Sequential` (2D or 3D, plain or transposed)."""
+    layers = [conv_class(filters, kernel, strides=stride, padding="same", use_bias=norm == "none",
+                         name=f"{name}_conv")]
+    if norm == "batch":
+        layers.append(keras.layers.BatchNormalization(name=f"{name}_bn"))
+    layers.append(keras.layers.ReLU(name=f"{name}_relu"))
+    return keras.Sequential(layers, name=name)
+
 
 @keras.saving.register_keras_serializable(package="tf3d")
 class ImageEncoder(keras.layers.Layer):
     """Strided 3x3 convolutions, then a dense layer to the code.
 
     Each entry of `filters` is one stage: a 3x3 conv at stride 1 and a 3x3
-    conv at stride 2 (halving h and w), both ReLU.
+    conv at stride 2 (halving h and w), each followed by batch normalization
+    (with `norm="batch"`) and ReLU.
 
     Args:
       filters: channel widths of the stages.
       latent_dim: size L of the code.
       dropout: dropout rate on the code while training.
+      norm: "batch" (batch normalization after every conv) or "none".
 
     Call arguments:
       images: float `[B, h, w, C]`; h and w divisible by `2 ** len(filters)`.
@@ -26,8 +40,11 @@ class ImageEncoder(keras.layers.Layer):
     (2, 64)
     """
 
-    def __init__(self, filters=(16, 32, 64, 128), latent_dim=256, dropout=0.0, **kwargs):
+    def __init__(self, filters=(16, 32, 64, 128), latent_dim=256, dropout=0.0, norm="batch", **kwargs):
         super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.norm = norm
         if not filters:
             raise ValueError("filters must name at least one stage")
         self.filters = [int(f) for f in filters]
@@ -35,9 +52,8 @@ class ImageEncoder(keras.layers.Layer):
         self.dropout = float(dropout)
         self._convs = []
         for i, f in enumerate(self.filters):
-            self._convs.append(keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i}a"))
-            self._convs.append(keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu",
-                                                   name=f"conv{i}b"))
+            for suffix, stride in (("a", 1), ("b", 2)):
+                self._convs.append(conv_block(keras.layers.Conv2D, f, 3, stride, norm, f"conv{i}{suffix}"))
         self._flatten = keras.layers.Flatten()
         self._dense = keras.layers.Dense(self.latent_dim, activation="relu", name="code")
         self._drop = keras.layers.Dropout(self.dropout)
@@ -59,7 +75,7 @@ class ImageEncoder(keras.layers.Layer):
     def call(self, images, training=False):
         x = images
         for conv in self._convs:
-            x = conv(x)
+            x = conv(x, training=training)
         x = self._flatten(x)  # [B, h/s * w/s * C]
         return self._drop(self._dense(x), training=training)
 
@@ -68,4 +84,4 @@ class ImageEncoder(keras.layers.Layer):
 
     def get_config(self):
         return dict(super().get_config(), filters=self.filters, latent_dim=self.latent_dim,
-                    dropout=self.dropout)
+                    dropout=self.dropout, norm=self.norm)

@@ -18,6 +18,7 @@ class PairedReconstructor(keras.Model):
 
     Args:
       encoder_filters, latent_dim, dropout: see `ImageEncoder`.
+      norm: "batch" or "none", in encoder and decoder alike.
       decoder_filters, resolution: see `VoxelDecoder`.
 
     Call arguments:
@@ -28,15 +29,16 @@ class PairedReconstructor(keras.Model):
     """
 
     def __init__(self, encoder_filters=(16, 32, 64, 128), latent_dim=256, decoder_filters=(64, 32, 16),
-                 resolution=32, dropout=0.0, **kwargs):
+                 resolution=32, dropout=0.0, norm="batch", **kwargs):
         super().__init__(**kwargs)
         self.encoder_filters = list(encoder_filters)
         self.latent_dim = int(latent_dim)
         self.decoder_filters = list(decoder_filters)
         self.resolution = int(resolution)
         self.dropout = float(dropout)
-        self.encoder = ImageEncoder(self.encoder_filters, self.latent_dim, self.dropout, name="encoder")
-        self.decoder = VoxelDecoder(self.decoder_filters, self.resolution, name="decoder")
+        self.norm = norm
+        self.encoder = ImageEncoder(self.encoder_filters, self.latent_dim, self.dropout, norm, name="encoder")
+        self.decoder = VoxelDecoder(self.decoder_filters, self.resolution, norm, name="decoder")
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
@@ -44,12 +46,12 @@ class PairedReconstructor(keras.Model):
         self.built = True
 
     def call(self, images, training=False):
-        return self.decoder(self.encoder(images, training=training))
+        return self.decoder(self.encoder(images, training=training), training=training)
 
     def get_config(self):
         return dict(super().get_config(), encoder_filters=self.encoder_filters,
                     latent_dim=self.latent_dim, decoder_filters=self.decoder_filters,
-                    resolution=self.resolution, dropout=self.dropout)
+                    resolution=self.resolution, dropout=self.dropout, norm=self.norm)
 
 
 @register("paired")

@@ -2,6 +2,8 @@
 
 import keras
 
+from tf3d.models.image_encoder import NORMS, conv_block
+
 
 @keras.saving.register_keras_serializable(package="tf3d")
 class VoxelDecoder(keras.layers.Layer):
@@ -26,8 +28,11 @@ class VoxelDecoder(keras.layers.Layer):
     (2, 16, 16, 16)
     """
 
-    def __init__(self, filters=(64, 32, 16), resolution=32, **kwargs):
+    def __init__(self, filters=(64, 32, 16), resolution=32, norm="batch", **kwargs):
         super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.norm = norm
         if not filters:
             raise ValueError("filters must name at least one width")
         self.filters = [int(f) for f in filters]
@@ -38,8 +43,7 @@ class VoxelDecoder(keras.layers.Layer):
                              f"{2 ** len(self.filters)}")
         self._dense = keras.layers.Dense(self._coarse ** 3 * self.filters[0], activation="relu", name="seed")
         self._reshape = keras.layers.Reshape((self._coarse,) * 3 + (self.filters[0],))
-        self._ups = [keras.layers.Conv3DTranspose(f, 4, strides=2, padding="same", activation="relu",
-                                                  name=f"up{i}")
+        self._ups = [conv_block(keras.layers.Conv3DTranspose, f, 4, 2, norm, f"up{i}")
                      for i, f in enumerate(self.filters[1:])]
         self._ups.append(keras.layers.Conv3DTranspose(1, 4, strides=2, padding="same", name="logits"))
 
@@ -52,14 +56,14 @@ class VoxelDecoder(keras.layers.Layer):
             up.build(shape)
             shape = up.compute_output_shape(shape)
 
-    def call(self, code):
+    def call(self, code, training=False):
         x = self._reshape(self._dense(code))  # [B, r, r, r, C0]
         for up in self._ups:
-            x = up(x)
+            x = up(x, training=training)
         return keras.ops.squeeze(x, axis=-1)  # [B, R, R, R]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + (self.resolution,) * 3
 
     def get_config(self):
-        return dict(super().get_config(), filters=self.filters, resolution=self.resolution)
+        return dict(super().get_config(), filters=self.filters, resolution=self.resolution, norm=self.norm)
