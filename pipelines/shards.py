@@ -191,7 +191,8 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
     if not sources:
         raise ValueError("sources is empty: there is nothing to build")
     os.makedirs(out_dir, exist_ok=True)
-    fingerprint = hashlib.sha256(json.dumps(build_config, sort_keys=True).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(json.dumps(dict(build_config, voxel_packing=records.VOXEL_PACKING),
+                                            sort_keys=True).encode()).hexdigest()[:16]
     plan = plan_shards(sources, models_per_shard)
     planned = set()
     jobs = []
@@ -265,6 +266,7 @@ def _write_info(out_dir, name, plan, build_config, viewpoints, seconds):
         "format": "tf3d.data.records",
         "features": {k: {"kind": kind, "per_view": per} for k, (kind, per) in records.FEATURES.items()},
         "voxel_resolution": resolution,
+        "voxel_packing": records.VOXEL_PACKING,
         "voxel_axes": list(_conventions().VOXEL_AXES),
         "num_views": num_views,
         "image_size": image_size,

@@ -78,6 +78,7 @@ def write_box_dataset(directory, per_category=(("chair", 4), ("table", 4)), spli
     rng = np.random.default_rng(seed)
     os.makedirs(directory, exist_ok=True)
     info = {"name": name, "num_views": viewpoints.num_views, "voxel_resolution": 32,
+            "voxel_packing": records.VOXEL_PACKING,
             "image_size": viewpoints.image_size, "viewpoints": viewpoints.to_dict(),
             "splits": {}, "features": sorted(records.FEATURES)}
     occupancy = []

@@ -28,6 +28,7 @@ def test_synthetic_build_verify_and_alignment(tmp_path):
     info = json.loads((out / records.INFO_FILE).read_text())
     assert info["num_records"] == 12 and info["categories"] == {"chair": 6, "table": 6}
     assert info["num_views"] == 8 and info["voxel_resolution"] == 32 and info["image_size"] == 128
+    assert info["voxel_packing"] == records.VOXEL_PACKING
     assert 0.0 < info["occupancy_rate"] < 0.3
     for split, entry in info["splits"].items():
         for shard in entry["shards"]:

@@ -28,3 +28,9 @@ def test_a_y_column_is_stored_contiguously():
 def test_wrong_size_is_named():
     with pytest.raises(ValueError, match="expected 4096"):
         records.unpack_voxels(b"\0" * 100, 32)
+
+
+def test_a_dataset_with_the_old_packing_is_refused(tmp_path):
+    (tmp_path / records.INFO_FILE).write_text('{"name": "old", "voxel_resolution": 32}')
+    with pytest.raises(ValueError, match="rebuild the dataset"):
+        records.read_info(str(tmp_path))

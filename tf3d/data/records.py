@@ -46,6 +46,10 @@ INFO_FILE = "dataset_info.json"
 SHARD_PATTERN = "{name}-{split}.tfrecord-{index:05d}-of-{count:05d}"
 _SHARD_RE = re.compile(r"^(?P<name>.+)-(?P<split>[a-z]+)\.tfrecord-(?P<index>\d{5})-of-(?P<count>\d{5})$")
 
+# Written to dataset_info.json as "voxel_packing"; a dataset without it was
+# built before voxels were packed by Y column and must be rebuilt.
+VOXEL_PACKING = "y_columns"
+
 FEATURES = {
     # name: (kind, per-view) -- kind in {"bytes", "int64", "float"}
     "model_id": ("bytes", False),
@@ -260,7 +264,13 @@ def read_info(directory):
             f"no tf3d dataset at {directory} ({INFO_FILE} is missing). Build the default one "
             f"with `make data`, or `python -m pipelines.build synthetic --out {directory}`.")
     with tf.io.gfile.GFile(path, "r") as fh:
-        return json.load(fh)
+        info = json.load(fh)
+    if info.get("voxel_packing") != VOXEL_PACKING:
+        raise ValueError(
+            f"{path} was written by an older tf3d whose voxel packing differs (voxel_packing = "
+            f"{info.get('voxel_packing')!r}, expected {VOXEL_PACKING!r}); rebuild the dataset with the "
+            f"same `python -m pipelines.build ...` command into an empty directory.")
+    return info
 
 
 def _png_size(png):
