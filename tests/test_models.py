@@ -34,6 +34,18 @@ def test_input_checks_name_the_problem():
         ImageEncoder([8, 16], 8)(np.zeros((1, 30, 30, 1), np.float32))
     with pytest.raises(ValueError, match="resolution 30"):
         VoxelDecoder([8, 4], 30)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        ImageEncoder([8, 16], 8, norm="layer")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        VoxelDecoder([8, 4], 16, norm="instance")
+
+
+@pytest.mark.parametrize("norm, batch_norms", [("batch", 4 + 1), ("none", 0)])
+def test_norm_puts_batch_normalization_after_every_hidden_conv(norm, batch_norms):
+    model = registry.build("paired", image_size=16, encoder_filters=[4, 8], latent_dim=8, decoder_filters=[4, 4],
+                           resolution=8, norm=norm)
+    found = [w for w in model.weights if "moving_mean" in w.path]
+    assert len(found) == batch_norms  # 2 convs per encoder stage, every decoder upsampling but the logits
 
 
 def test_one_fit_step_reduces_nothing_to_nan():

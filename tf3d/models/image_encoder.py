@@ -2,17 +2,7 @@
 
 import keras
 
-NORMS = ("batch", "none")
-
-
-def conv_block(conv_class, filters, kernel, stride, norm, name):
-    """`conv -> [batch norm] -> ReLU` as one `keras.Sequential` (2D or 3D, plain or transposed)."""
-    layers = [conv_class(filters, kernel, strides=stride, padding="same", use_bias=norm == "none",
-                         name=f"{name}_conv")]
-    if norm == "batch":
-        layers.append(keras.layers.BatchNormalization(name=f"{name}_bn"))
-    layers.append(keras.layers.ReLU(name=f"{name}_relu"))
-    return keras.Sequential(layers, name=name)
+from tf3d.models.conv_block import check_norm, conv_block
 
 
 @keras.saving.register_keras_serializable(package="tf3d")
@@ -42,9 +32,7 @@ class ImageEncoder(keras.layers.Layer):
 
     def __init__(self, filters=(16, 32, 64, 128), latent_dim=256, dropout=0.0, norm="batch", **kwargs):
         super().__init__(**kwargs)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        self.norm = norm
+        self.norm = check_norm(norm)
         if not filters:
             raise ValueError("filters must name at least one stage")
         self.filters = [int(f) for f in filters]

@@ -2,7 +2,7 @@
 
 import keras
 
-from tf3d.models.image_encoder import NORMS, conv_block
+from tf3d.models.conv_block import check_norm, conv_block
 
 
 @keras.saving.register_keras_serializable(package="tf3d")
@@ -30,9 +30,7 @@ class VoxelDecoder(keras.layers.Layer):
 
     def __init__(self, filters=(64, 32, 16), resolution=32, norm="batch", **kwargs):
         super().__init__(**kwargs)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        self.norm = norm
+        self.norm = check_norm(norm)
         if not filters:
             raise ValueError("filters must name at least one width")
         self.filters = [int(f) for f in filters]
