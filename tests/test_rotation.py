@@ -74,16 +74,17 @@ def test_viewpoint_rotation_needs_azimuths():
         rotation.ViewpointRotation([], 16)
 
 
-def test_unpacking_into_the_view_frame_matches_unpack_then_rotate():
-    from tf3d.data import pipeline, records
+def test_rotating_packed_grids_matches_unpack_then_rotate():
+    from tf3d.data import records
 
     azimuths = conventions.DEFAULT_VIEWPOINTS.azimuths + (10.0,)
     rotate = rotation.ViewpointRotation(azimuths, 16)
     grids = [_random_grid(seed=s) > 0.5 for s in range(len(azimuths))]
     packed = tf.constant(np.stack([np.frombuffer(records.pack_voxels(g), np.uint8) for g in grids]))
     view = tf.range(len(azimuths))
-    expected = rotate(pipeline.unpack_voxels(packed, 16, tf.uint8), view).numpy()
-    got = rotate.unpack(packed, view).numpy()
+    expected = rotate(records.unpack_voxels_tf(packed, 16, tf.uint8), view).numpy()
+    moved = rotation.gather_rotated_packed(packed, rotate.indices(view), 16)
+    got = records.unpack_voxels_tf(moved, 16, tf.uint8).numpy()
     assert got.dtype == np.uint8 and got.shape == (len(azimuths), 16, 16, 16)
     np.testing.assert_array_equal(got, expected)
     assert got.sum() > 0 and not np.array_equal(got[1], got[0])

@@ -8,7 +8,7 @@ copied). The stages:
     shard names --interleave(parallel, non-deterministic when training)--> serialized records
       --filter bad records (skip_bad_records)--> --shuffle (training)-->
       --map(parallel): parse, pick view(s), decode + resize the image-->    per view
-      --batch--> --map(parallel): unpack voxel bits, rotate into the view's frame--> --prefetch-->
+      --batch--> --map(parallel): rotate the packed Y columns into the view's frame, unpack--> --prefetch-->
 
 Voxels stay packed until after batching, so the per-record stage does the
 work that cannot be vectorised (PNG decoding); the rotation moves the packed
@@ -321,27 +321,13 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
             packed = rotation.gather_rotated_packed(
                 packed, rotation.rotation_indices(batch["azimuth"], resolution), resolution)
         # Rotated while packed (whole Y columns are moved), then unpacked once into [X, Y, Z].
-        voxels = unpack_voxels(packed, resolution, tf.float32)
+        voxels = records.unpack_voxels_tf(packed, resolution, tf.float32)
         if with_metadata:
             return dict(batch, voxels=voxels)
         return batch["image"], voxels
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def unpack_voxels(packed, resolution, dtype=None):
-    """Packed grids (`records.pack_voxels`) -> occupancy.
-
-    Args:
-      packed: uint8 `[B, R * R * ceil(R / 8)]`.
-      resolution: R.
-      dtype: output dtype (default float32).
-
-    Returns:
-      `[B, R, R, R]` of 0 and 1.
-    """
-    return records.unpack_voxels_tf(packed, resolution, dtype)
 
 
 def make_unpaired_dataset(source, split="train", *, seed=None, with_metadata=False, **kwargs):

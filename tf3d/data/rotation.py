@@ -23,7 +23,10 @@ Three ways to compute `v'`, all the same map:
 A rotation about +Y moves whole columns along Y, so indices address columns:
 the flat `i * R + k` of the source column (i, k) of every target column, with
 `R^2` meaning "outside the cube". One gather then moves `R^2` rows of `R`
-voxels instead of `R^3` single voxels.
+voxels instead of `R^3` single voxels. Records store each Y column as
+contiguous bytes (`tf3d.data.records.pack_voxels`), so the input pipeline
+applies the same indices to still-packed grids (`gather_rotated_packed`) and
+unpacks once afterwards.
 
 `rotate_voxels_reference` is the slow NumPy reference the tests compare with.
 Functions other than the reference take a batch: voxels `[B, X, Y, Z]`.
@@ -219,23 +222,6 @@ class ViewpointRotation:
         self.table = np.stack([
             rotation_indices_numpy(a, self.resolution) if quarter_turns(a) is None
             else quarter_turn_indices(quarter_turns(a), self.resolution) for a in self.azimuths])
-
-    def unpack(self, packed, view):
-        """Rotates packed grids (`records.pack_voxels`) into their views' frames and unpacks them.
-
-        Args:
-          packed: uint8 `[B, R * R * ceil(R / 8)]`.
-          view: `[B]` int view indices into `azimuths`.
-
-        Returns:
-          uint8 `[B, R, R, R]` of 0 and 1, equal to `self(records.unpack_voxels_tf(packed), view)`.
-        """
-        import tensorflow as tf
-
-        from tf3d.data import records
-
-        moved = gather_rotated_packed(packed, self.indices(view), self.resolution)
-        return records.unpack_voxels_tf(moved, self.resolution, tf.uint8)
 
     def indices(self, view):
         """`[B, R^2]` int32 column indices of the views `view` (`[B]`)."""
