@@ -6,6 +6,8 @@ mistakes than cross-entropy; the "L1 option" for the paired model.
 
 import keras
 
+from tf3d.losses.inputs import voxel_targets_and_logits
+
 
 def voxel_l1(targets, logits):
     """Per-example L1.
@@ -19,11 +21,7 @@ def voxel_l1(targets, logits):
     """
     import tensorflow as tf
 
-    logits = tf.convert_to_tensor(logits)
-    targets = tf.cast(targets, logits.dtype)
-    if targets.shape.rank != 4 or logits.shape.rank != 4:
-        raise ValueError(f"targets and logits must have shape [B, X, Y, Z], got "
-                         f"{targets.shape} and {logits.shape}")
+    targets, logits = voxel_targets_and_logits(targets, logits)
     return tf.reduce_mean(tf.abs(tf.sigmoid(logits) - targets), axis=[1, 2, 3])
 
 

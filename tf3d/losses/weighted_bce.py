@@ -16,6 +16,8 @@ thresholds; no weight at all loses thin parts.
 
 import keras
 
+from tf3d.losses.inputs import voxel_targets_and_logits
+
 
 def default_pos_weight(occupancy_rate):
     """`((1 - p) / p) ** (1/4)` for the mean fraction p of occupied voxels (`dataset_info.json`).
@@ -45,11 +47,7 @@ def weighted_binary_crossentropy(targets, logits, pos_weight=1.0):
     """
     import tensorflow as tf
 
-    logits = tf.convert_to_tensor(logits)
-    targets = tf.cast(targets, logits.dtype)
-    if targets.shape.rank != 4 or logits.shape.rank != 4:
-        raise ValueError(f"targets and logits must have shape [B, X, Y, Z], got "
-                         f"{targets.shape} and {logits.shape}")
+    targets, logits = voxel_targets_and_logits(targets, logits)
     per_voxel = tf.nn.weighted_cross_entropy_with_logits(targets, logits, pos_weight)
     return tf.reduce_mean(per_voxel, axis=[1, 2, 3])
 
