@@ -44,6 +44,8 @@ def test_l1_golden_and_shape_check():
     assert float(voxel_l1(targets, np.zeros_like(targets))[0]) == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"\[B, X, Y, Z\]"):
         voxel_l1(targets[0], targets[0])
+    with pytest.raises(ValueError, match=r"\[B, X, Y, Z\]"):
+        weighted_binary_crossentropy(targets[0], targets[0])
 
 
 @pytest.mark.parametrize("name", ["weighted_bce", "l1"])
