@@ -43,7 +43,7 @@ data: setup
 
 train: data
 	$(PY) -m tf3d.train experiments/paired.yaml --set data.dir=$(DATA_DIR) --set run_dir=$(RUN_DIR)
-	$(PY) -m tf3d.evaluate $(RUN_DIR)
+	$(PY) -m tf3d.evaluate $(RUN_DIR) --split test
 
 ops: setup
 	$(PY) -m tf3d.ops build

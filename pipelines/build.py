@@ -14,6 +14,13 @@ load and clean the mesh, normalize it into the voxel cube, voxelize it, render
 the whole shard in one Blender process with `blender/render_aligned.py`, and
 encode one record per model. A model that fails any step is skipped, logged
 and counted in `dataset_info.json`; the build goes on.
+
+Synthetic meshes are cached under `OUT/meshes/<generator version>-seed<seed>/
+<category>/<model id>.obj` (`synthetic_mesh_dir`), so a build with another
+seed or a changed generator never reuses meshes made for a different one; a
+synthetic build removes the mesh caches of other seeds and versions in OUT
+(and those of the older `OUT/meshes/<category>/` layout), since its shards
+are rebuilt anyway and meshes take ~3 ms each to regenerate.
 """
 
 import argparse
@@ -21,11 +28,13 @@ import functools
 import importlib
 import logging
 import os
+import re
+import shutil
 import sys
 
 from pipelines import shards
 from pipelines.meshes import BadMesh, load_mesh, save_obj
-from tf3d import conventions
+from tf3d import cli, conventions
 
 log = logging.getLogger("pipelines.build")
 
@@ -110,21 +119,57 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="base seed of the generator")
 
 
+def synthetic_mesh_dir(out_dir, seed, version):
+    """Where a synthetic build keeps its generated meshes: `OUT/meshes/<version>-seed<seed>`.
+
+    Args:
+      out_dir: the dataset directory.
+      seed: the build's base seed (`--seed`).
+      version: `pipelines.synthetic.generator_version()` at build time (a
+        dataset records it as `build_config["generator_version"]`).
+    """
+    return os.path.join(out_dir, "meshes", f"{version}-seed{int(seed)}")
+
+
+# Mesh caches a synthetic build may delete: other seeds or versions, and the
+# pre-versioned layout OUT/meshes/<category>/. Anything else under meshes/ is
+# not ours and is left alone.
+_MESH_CACHE_RE = re.compile(r"^[0-9a-f]{12}-seed-?\d+$")
+
+
+def _remove_other_mesh_caches(out_dir, keep):
+    meshes = os.path.join(out_dir, "meshes")
+    if not os.path.isdir(meshes):
+        return
+    for entry in sorted(os.listdir(meshes)):
+        path = os.path.join(meshes, entry)
+        if path == keep or not os.path.isdir(path):
+            continue
+        if _MESH_CACHE_RE.match(entry) or entry in conventions.CATEGORIES:
+            log.info("removing %s: meshes of another seed or generator version", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def build(args):
-    """The synthetic furniture dataset (meshes kept under OUT/meshes/)."""
+    """The synthetic furniture dataset (meshes kept under OUT/meshes/<version>-seed<seed>/)."""
     from pipelines import synthetic
 
     viewpoints = _viewpoints(args)
+    version = synthetic.generator_version()
+    mesh_dir = os.path.abspath(synthetic_mesh_dir(args.out, args.seed, version))
     sources = []
     for category, count in (("chair", args.num_chairs), ("table", args.num_tables)):
         for index in range(count):
             model_id = f"{category}-{index:05d}"
             sources.append(shards.ModelSource(
                 model_id=model_id, category=category, split=shards.split_for(model_id),
-                path=os.path.abspath(os.path.join(args.out, "meshes", category, model_id + ".obj")),
+                path=os.path.join(mesh_dir, category, model_id + ".obj"),
                 extra={"generate": (category, synthetic.model_seed(args.seed, category, index))}))
+    _remove_other_mesh_caches(os.path.abspath(args.out), mesh_dir)
+    # The generator version is part of the config, hence of the shards'
+    # fingerprint: records made from an older generator's meshes are rebuilt.
     config = {"source": "synthetic", "num_chairs": args.num_chairs, "num_tables": args.num_tables,
-              "seed": args.seed, **mesh_build_config(args, viewpoints)}
+              "seed": args.seed, "generator_version": version, **mesh_build_config(args, viewpoints)}
     return shards.build_dataset(
         args.out, args.name or "synthetic", sources, mesh_shard_processor(args, viewpoints),
         workers=args.workers, build_config=config, viewpoints=viewpoints, progress=not args.quiet)
@@ -170,7 +215,7 @@ def _non_negative(text):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="python -m pipelines.build", description=__doc__.split("\n")[0])
+    parser = cli.parser("python -m pipelines.build", __doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
     for name, module_name in SOURCES.items():
         module = importlib.import_module(module_name)
@@ -180,20 +225,33 @@ def _parser():
                          help="parallel worker processes (default: all cores)")
         sub.add_argument("--name", default=None, help="shard file prefix (default: the source name)")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        # Also after SOURCE (`build synthetic --out X --verbose`). SUPPRESS keeps a
+        # flag given before SOURCE: a subparser's defaults would overwrite it.
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show TensorFlow's start-up and C++ log lines")
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show the traceback of an error")
         if name != "r2n2":
             add_mesh_arguments(sub)
         module.add_arguments(sub)
     return parser
 
 
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+def _build(args):
     info = importlib.import_module(SOURCES[args.source]).build(args)
     counts = ", ".join(f"{split}: {entry['num_records']}" for split, entry in info["splits"].items())
     print(f"wrote {info['num_records']} records ({counts}) to {args.out}; "
           f"{info['num_skipped']} models skipped; categories {info['categories']}")
-    return 0
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status (0, or 1 after a user error).
+
+    Bad arguments end it through argparse (`SystemExit(2)`), as for every CLI.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    return cli.run(_build, args)
 
 
 if __name__ == "__main__":

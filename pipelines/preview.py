@@ -6,10 +6,24 @@ second view, and the alignment of that view (white: mask and projected voxels
 agree, red: mask only, blue: voxels only).
 """
 
-import argparse
+import os
 import sys
 
 import numpy as np
+
+from tf3d import cli
+
+
+def _split_files(directory, split):
+    """Shard paths of `split` from `dataset_info.json`; FileNotFoundError if it has none."""
+    from tf3d.data import records
+
+    info = records.read_info(directory)
+    shards = info.get("splits", {}).get(split, {}).get("shards", [])
+    if not shards:
+        raise FileNotFoundError(f"{directory} has no {split!r} records (splits: "
+                                f"{sorted(info.get('splits', {}))}); pick one with --split")
+    return [directory.rstrip("/") + "/" + s["file"] for s in shards]
 
 
 def sample_grid(directory, num=6, split="val", view=1):
@@ -20,8 +34,9 @@ def sample_grid(directory, num=6, split="val", view=1):
     from tf3d.data import records
     from tf3d.training.voxel_render import render_voxels
 
-    info = records.read_info(directory)
-    files = [directory.rstrip("/") + "/" + s["file"] for s in info["splits"][split]["shards"]]
+    if num <= 0:
+        raise ValueError(f"num must be positive, got {num}")
+    files = _split_files(directory, split)
     rows = []
     for raw in tf.data.TFRecordDataset(files).take(num):
         r = records.decode_example(raw.numpy())
@@ -50,15 +65,24 @@ def ops_figure(directory, split="train", view=1):
     their difference with the Blender mask (white agree, gray differ)."""
     import tensorflow as tf
 
+    from pipelines.build import synthetic_mesh_dir
     from pipelines.meshes import load_mesh
     from tf3d import conventions
     from tf3d.data import records
     from tf3d.ops.preview import render_mesh, render_voxels
 
-    info = records.read_info(directory)
-    files = [directory.rstrip("/") + "/" + s["file"] for s in info["splits"][split]["shards"]]
+    files = _split_files(directory, split)
     r = records.decode_example(next(iter(tf.data.TFRecordDataset(files).take(1))).numpy())
-    vertices, faces = load_mesh(f"{directory}/meshes/{r['category']}/{r['model_id']}.obj")
+    config = records.read_info(directory).get("build_config", {})
+    if "generator_version" in config:
+        mesh_dir = synthetic_mesh_dir(directory, config["seed"], config["generator_version"])
+    else:  # built before the mesh cache was keyed by seed and generator version
+        mesh_dir = os.path.join(directory, "meshes")
+    mesh_path = os.path.join(mesh_dir, r["category"], r["model_id"] + ".obj")
+    if not os.path.exists(mesh_path):
+        raise FileNotFoundError(f"--ops needs the meshes of a synthetic build, and {mesh_path} is "
+                                f"missing; rebuild with `python -m pipelines.build synthetic --out {directory}`")
+    vertices, faces = load_mesh(mesh_path)
     vertices = conventions.normalize_vertices(vertices)
     k, e, size = r["intrinsics"][view], r["extrinsics"][view], r["images"].shape[-1]
     mesh = render_mesh(vertices, faces, k, e, size)
@@ -70,10 +94,17 @@ def ops_figure(directory, split="train", view=1):
     return np.concatenate(tiles, axis=1)
 
 
-def main(argv=None):
+def _preview(args):
     from PIL import Image
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines.preview", description=__doc__.split("\n")[0])
+    picture = ops_figure(args.directory, args.split) if args.ops else sample_grid(args.directory, args.num, args.split)
+    Image.fromarray(picture).save(args.output)
+    print(f"wrote {args.output}")
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status (0, or 1 after a user error)."""
+    parser = cli.parser("python -m pipelines.preview", __doc__.split("\n")[0])
     parser.add_argument("directory")
     parser.add_argument("-o", "--output", required=True, help="PNG to write")
     parser.add_argument("--num", type=int, default=6, help="records (rows)")
@@ -81,10 +112,7 @@ def main(argv=None):
     parser.add_argument("--ops", action="store_true",
                         help="instead: the custom ops' silhouettes next to Blender's (synthetic data)")
     args = parser.parse_args(argv)
-    picture = ops_figure(args.directory, args.split) if args.ops else sample_grid(args.directory, args.num, args.split)
-    Image.fromarray(picture).save(args.output)
-    print(f"wrote {args.output}")
-    return 0
+    return cli.run(_preview, args)
 
 
 if __name__ == "__main__":

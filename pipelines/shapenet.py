@@ -6,11 +6,12 @@ Input layouts (both may be mixed under one root):
     v2: ROOT/<synset>/<model>/models/model_normalized.obj
         (with model_normalized.solid.binvox / .surface.binvox beside it)
 
-Frames. ShapeNetCore v2 meshes are in tf3d's world frame already (+Y up, the
-front at +Z). v1 meshes have +Y up with the front at +X (measured on the
-3D-R2N2 sample, whose grids are voxelized v1 meshes: chairs are symmetric
-about z and their backs are at -X), so they are turned by `V1_TO_WORLD`, a
-quarter turn about +Y, before anything else. Normalization, voxelization and
+Frames. Both releases have +Y up but put the front elsewhere: v1 at +X, v2
+at -Z (their READMEs; the evidence is quoted at `V1_TO_WORLD` below). tf3d's
+front is +Z, so every mesh is turned about +Y before anything else: v1 by a
+quarter turn (`V1_TO_WORLD`, +X -> +Z), v2 by a half turn (`V2_TO_WORLD`,
+-Z -> +Z). Azimuth 0 then looks at the object's front for either release, as
+it does for the synthetic data. Normalization, voxelization and
 rendering are then the synthetic data's (`pipelines.build.process_mesh_shard`):
 materials and textures are dropped, duplicate and degenerate faces removed
 (`pipelines.meshes`), the voxelizer fills closed parts and keeps thin ones,
@@ -20,7 +21,8 @@ Voxels. `--voxels mesh` (default) voxelizes every mesh. `--voxels binvox`
 takes a v2 model's shipped `model_normalized.solid.binvox` instead (v1 models
 have none and are voxelized): the grid is resampled into the project's frame
 and resolution (`binvox_to_grid`: the volume fraction of each target voxel,
-then the voxelizer's own thresholding that keeps thin parts).
+then the voxelizer's own thresholding that keeps thin parts), then turned
+into tf3d's frame like the mesh (`turn_grid`, exact).
 
 A model that cannot be processed (unreadable or empty mesh, nothing left
 after cleaning, an empty grid, a Blender failure) is skipped with its reason in
@@ -41,8 +43,38 @@ import numpy as np
 from pipelines import binvox
 from tf3d import conventions
 
-# Front +X (ShapeNetCore v1) -> front +Z (tf3d): p_world = V1_TO_WORLD @ p_v1.
-V1_TO_WORLD = conventions.rotation_y(-90.0).round()
+# Where each release puts an object's front, and the evidence (issue 17):
+#
+# * ShapeNetCore v1's README (http://shapenet.cs.stanford.edu/shapenet/obj-zip/ShapeNetCore.v1/README.txt):
+#   "The OBJ files have been pre-aligned so that the up direction is the +Y axis, and the front is
+#   the +X axis. [...] The X-Y plane is the bilateral symmetry plane for most categories."
+# * v2's README (https://shapenet.org/resources/releases/shapenetcorev2/README.txt, also on
+#   https://www.graviti.cn/open-datasets/ShapeNet): "The OBJ files are now pre-aligned so that the up
+#   direction is the +Y axis, and the front is the -Z axis (this fixes the mirroring issue in
+#   ShapeNetCore v1). The Y-Z plane is the bilateral symmetry plane for most categories."
+# * v1 -> v2 is a proper turn about +Y, p_v2 = rotation_y(+90) @ p_v1, i.e. (x, y, z) -> (z, y, -x):
+#   `shapenet_to_srn.py` (Jianfei Guo, Shanghai AI Lab; code that lines meshes of both releases up
+#   with the SRN ShapeNet renderings) maps v1 by [[0, 0, 1], [1, 0, 0], [0, 1, 0]] and v2 by
+#   [[1, 0, 0], [0, 0, -1], [0, 1, 0]] onto the same frame, and the two compose to that turn
+#   (determinant +1, so no mirror between the releases). It sends v1's front +X to v2's -Z and v1's
+#   symmetry plane z = 0 to v2's x = 0, as the two READMEs say.
+# * The 3D-R2N2 release (v1 models): its 32^3 grids have the chairs' back rests at -X
+#   (tests/test_r2n2.py, on real R2N2 chairs), and PyTorch3D's R2N2 loader
+#   (facebookresearch/pytorch3d, pytorch3d/datasets/r2n2/utils.py `compute_extrinsic_matrix`, from
+#   Mesh R-CNN) puts the camera of azimuth 0, elevation 0 on v1's +X axis once Blender's OBJ-import
+#   turn is undone: R2N2's azimuth 0 looks at the front.
+#
+# tf3d's front is +Z (conventions.py; azimuth 0 puts the camera on +Z), so:
+#   v1: rotation_y(-90), (x, y, z) -> (-z, y, x), front +X -> +Z. The opposite quarter turn,
+#       rotation_y(+90), is v1 -> v2 and would put the front at -Z (the back towards azimuth 0).
+#   v2: rotation_y(180), (x, y, z) -> (-x, y, -z), front -Z -> +Z.
+# They agree: V2_TO_WORLD @ rotation_y(90) = rotation_y(270) = V1_TO_WORLD (pinned in tests).
+# The "mirroring issue" is not a mirror between the releases' axes (the map above is a turn);
+# https://shapenet.org/annotations lists "right-left flipping" among the problems of v1's
+# Blender-based OBJ conversion, which no turn can undo, so v1 models are taken as shipped.
+V1_TO_WORLD = conventions.rotation_y(-90.0).round()  # p_world = V1_TO_WORLD @ p_v1
+V2_TO_WORLD = conventions.rotation_y(180.0).round()  # p_world = V2_TO_WORLD @ p_v2
+TO_WORLD = {"v1": V1_TO_WORLD, "v2": V2_TO_WORLD}
 V1_MESH = "model.obj"
 V2_MESH = os.path.join("models", "model_normalized.obj")
 V2_SOLID_BINVOX = os.path.join("models", "model_normalized.solid.binvox")
@@ -54,16 +86,77 @@ def category_name(synset):
     return conventions.SYNSETS.get(synset, synset)
 
 
+def turn_grid(voxels, rotation):
+    """Bool `[R, R, R]` grid turned by an axis-permuting rotation, exactly.
+
+    Args:
+      voxels: `[R, R, R]` grid in the source frame.
+      rotation: `[3, 3]` rotation whose entries are 0 and +-1 (a turn that
+        maps axes onto axes, such as `V1_TO_WORLD` or `V2_TO_WORLD`).
+
+    Returns:
+      the grid whose voxel centred at `rotation @ c` is the input's voxel
+      centred at `c` (voxel centres are symmetric about 0, so none is lost).
+    """
+    voxels = np.asarray(voxels)
+    if voxels.ndim != 3 or len(set(voxels.shape)) != 1:
+        raise ValueError(f"voxels must have shape [R, R, R], got {voxels.shape}")
+    rotation = np.asarray(rotation)
+    source = np.abs(rotation).argmax(axis=1)  # output axis a reads input axis source[a]
+    if not (np.array_equal(np.abs(rotation), np.eye(3)[source]) and sorted(source) == [0, 1, 2]):
+        raise ValueError(f"rotation must map axes onto axes (entries 0 and +-1), got {rotation.tolist()}")
+    turned = voxels.transpose(source)
+    flips = tuple(a for a in range(3) if rotation[a, source[a]] < 0)
+    return np.ascontiguousarray(np.flip(turned, axis=flips) if flips else turned)
+
+
 def v1_grid_to_world(voxels):
     """Bool `[R, R, R]` grid in ShapeNet v1 axes -> the same solid in tf3d axes (exact).
 
     `V1_TO_WORLD` sends (x, y, z) to (-z, y, x), so voxel (i, j, k) of the
     result is voxel (k, j, R - 1 - i) of the input.
     """
-    voxels = np.asarray(voxels)
-    if voxels.ndim != 3 or len(set(voxels.shape)) != 1:
-        raise ValueError(f"voxels must have shape [R, R, R], got {voxels.shape}")
-    return np.ascontiguousarray(np.flip(voxels, axis=2).transpose(2, 1, 0))
+    return turn_grid(voxels, V1_TO_WORLD)
+
+
+def load_world_mesh(path, layout):
+    """A ShapeNet mesh, cleaned (`pipelines.meshes.load_mesh`) and turned into tf3d's frame.
+
+    Args:
+      path: the model's mesh file.
+      layout: "v1" or "v2" (see `find_models`).
+
+    Returns:
+      (vertices, faces): float64 `[V, 3]` with the front at +Z, int64 `[F, 3]`.
+    """
+    from pipelines.meshes import load_mesh
+
+    if layout not in TO_WORLD:
+        raise ValueError(f"layout must be one of {sorted(TO_WORLD)}, got {layout!r}")
+    vertices, faces = load_mesh(path)
+    return vertices @ TO_WORLD[layout].T, faces  # proper turn: face winding unchanged
+
+
+def solid_grid(binvox_path, layout, world_vertices, resolution):
+    """A shipped solid binvox resampled into tf3d's voxel cube and frame.
+
+    Args:
+      binvox_path: the model's `.solid.binvox`, in the coordinates of its mesh file.
+      layout: the release whose axes that file uses ("v2"; "v1" works alike).
+      world_vertices: `[V, 3]` the mesh from `load_world_mesh`, which the
+        grid must line up with after normalization.
+      resolution: R of the result.
+
+    Returns:
+      bool `[R, R, R]` in tf3d's frame.
+    """
+    rotation = TO_WORLD[layout]
+    scale, translation = conventions.normalization(world_vertices)
+    # Normalization commutes with these turns about +Y (bounding box centre and footprint turn
+    # with the mesh, the scale stays), so resampling in the file's frame with the turned-back
+    # translation and then turning the grid is exact.
+    raw = binvox_to_grid(binvox.read(binvox_path), scale, rotation.T @ translation, resolution)
+    return turn_grid(raw, rotation)
 
 
 # ----------------------------------------------------------------------------- splits
@@ -250,42 +343,64 @@ def _replace_voxels(record, voxels):
     return example.SerializeToString()
 
 
+def prepare_model(source, mesh_path, *, resolution, voxel_source="mesh"):
+    """One ShapeNet model in tf3d's frame: its turned mesh written to `mesh_path`, and its grid.
+
+    Args:
+      source: a `ModelSource` of `sources` (`extra`: layout, solid_binvox).
+      mesh_path: where to write the cleaned, turned mesh (OBJ).
+      resolution: R of the grid.
+      voxel_source: "binvox" resamples the model's solid binvox when it has one.
+
+    Returns:
+      (mesh_path, grid): grid a bool `[R, R, R]` from the binvox, or None
+      when the mesh is to be voxelized.
+
+    Raises:
+      SkipModel, BadMesh, ValueError, OSError: the model cannot be used.
+    """
+    from pipelines.meshes import save_obj
+    from pipelines.shards import SkipModel
+
+    layout = source.extra.get("layout")
+    if layout is None:
+        raise SkipModel(f"{source.path} holds neither {V1_MESH} (v1) nor {V2_MESH} (v2)")
+    vertices, faces = load_world_mesh(source.path, layout)
+    save_obj(mesh_path, vertices, faces)
+    solid = source.extra.get("solid_binvox")
+    if voxel_source != "binvox" or not solid:
+        return mesh_path, None
+    grid = solid_grid(solid, layout, vertices, resolution)
+    if not grid.any():
+        raise SkipModel(f"{solid}: resamples to an empty grid")
+    return mesh_path, grid
+
+
 def process_shapenet_shard(sources, work_dir, *, viewpoints, resolution, engine="workbench",
                            backend="auto", voxel_source="mesh"):
     """`shards.build_dataset` worker: ShapeNet models -> (source, record bytes or `SkipModel`).
 
-    v1 meshes are turned into tf3d's frame and saved (cleaned) in `work_dir`;
-    everything then goes through `pipelines.build.process_mesh_shard`. With
-    `voxel_source="binvox"` a v2 model's solid binvox replaces the voxelized grid.
+    Each mesh is turned into tf3d's frame and saved (cleaned) in `work_dir`
+    (`prepare_model`); everything then goes through
+    `pipelines.build.process_mesh_shard`. With `voxel_source="binvox"` a v2
+    model's solid binvox replaces the voxelized grid.
     """
     from pipelines import build as mesh_build
-    from pipelines.meshes import BadMesh, load_mesh, save_obj
+    from pipelines.meshes import BadMesh
     from pipelines.shards import SkipModel
 
     if voxel_source not in VOXEL_SOURCES:
         raise ValueError(f"voxel_source must be one of {VOXEL_SOURCES}, got {voxel_source!r}")
     ready, originals, grids = [], {}, {}
     for index, source in enumerate(sources):
-        layout = source.extra.get("layout")
         try:
-            if layout is None:
-                raise SkipModel(f"{source.path} holds neither {V1_MESH} (v1) nor {V2_MESH} (v2)")
-            path = source.path
-            if layout == "v1":
-                vertices, faces = load_mesh(path)
-                path = os.path.join(work_dir, f"v1-{index:05d}.obj")
-                save_obj(path, vertices @ V1_TO_WORLD.T, faces)
-            solid = source.extra.get("solid_binvox")
-            if voxel_source == "binvox" and solid:
-                vertices, _ = load_mesh(path)
-                scale, translation = conventions.normalization(vertices)
-                grid = binvox_to_grid(binvox.read(solid), scale, translation, resolution)
-                if not grid.any():
-                    raise SkipModel(f"{solid}: resamples to an empty grid")
-                grids[source.model_id] = grid
+            path, grid = prepare_model(source, os.path.join(work_dir, f"shapenet-{index:05d}.obj"),
+                                       resolution=resolution, voxel_source=voxel_source)
         except (SkipModel, BadMesh, ValueError, OSError) as exc:
             yield source, exc if isinstance(exc, SkipModel) else SkipModel(str(exc))
             continue
+        if grid is not None:
+            grids[source.model_id] = grid
         originals[source.model_id] = source
         ready.append(dataclasses.replace(source, path=path))
     if not ready:

@@ -9,8 +9,17 @@ its model ids, counts, checksum and skipped models). A re-run with the same
 plan keeps every finished shard whose manifest and checksum still match, so a
 killed build resumes where it stopped and a shard is never half-written.
 Finally the manifests are merged into `dataset_info.json`.
+
+A worker keeps its scratch files in `<shard>.work-<pid>/` and writes
+`<shard>.tmp-<pid>`; a killed worker leaves them behind, and the next build
+removes those whose process no longer exists (`_remove_leftovers`).
+
+Before any work a build checks that model ids are unique, and it warns when
+a split gets no models (a handful of models hashed 80/10/10 can leave `val`
+or `test` empty).
 """
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -18,11 +27,13 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import time
 import zlib
 
 import numpy as np
 
+from tf3d import cli
 from tf3d.data import records
 
 log = logging.getLogger(__name__)
@@ -77,15 +88,39 @@ def plan_shards(sources, models_per_shard=MODELS_PER_SHARD):
             raise ValueError(f"source {source.model_id} has split {source.split!r}; "
                              f"expected one of {records.SPLITS}")
         by_split.setdefault(source.split, []).append(source)
-    ids = [s.model_id for s in sources]
-    if len(set(ids)) != len(ids):
-        raise ValueError("model ids must be unique")
+    check_unique_ids(sources)
     plan = {}
     for split, items in by_split.items():
         items.sort(key=lambda s: hashlib.sha1(s.model_id.encode()).hexdigest())
         count = max(1, math.ceil(len(items) / models_per_shard))
         plan[split] = [items[i::count] for i in range(count)]
     return plan
+
+
+def check_unique_ids(sources, shown=5):
+    """Raises ValueError naming the model ids that occur more than once in `sources`.
+
+    Two sources with one id would become two records that `model_id` cannot
+    tell apart, and could land in different splits (the same model trained
+    on and validated on). It happens with a ShapeNet root holding a model
+    under two synsets, or a split file listing a model twice.
+
+    Args:
+      sources: list of `ModelSource`.
+      shown: how many duplicated ids the message names (all are counted).
+    """
+    counts = collections.Counter(s.model_id for s in sources)
+    duplicated = [model_id for model_id, n in counts.items() if n > 1]
+    if not duplicated:
+        return
+    first = duplicated[0]
+    where = [s.path or "(no path)" for s in sources if s.model_id == first][:3]
+    more = f" and {len(duplicated) - shown} more" if len(duplicated) > shown else ""
+    raise ValueError(
+        f"{len(duplicated)} model ids occur more than once among the {len(sources)} sources: "
+        f"{', '.join(f'{i} (x{counts[i]})' for i in duplicated[:shown])}{more}; e.g. {first} "
+        f"comes from {', '.join(where)}. Each model must come from one place: remove the "
+        f"copies (or the repeated entries of the split file) and build again")
 
 
 def _sha256(path):
@@ -151,6 +186,49 @@ def _write_shard(job):
     return shard_path, len(sources)
 
 
+# A worker's scratch directory (`<shard>.work-<pid>`) or unfinished shard (`<shard>.tmp-<pid>`).
+_LEFTOVER_RE = re.compile(r"^(?P<shard>.+)\.(?:work|tmp)-(?P<pid>\d+)$")
+
+
+def _process_exists(pid):
+    """Whether process `pid` exists on this machine (a zombie counts)."""
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, but belongs to another user
+        return True
+    return True
+
+
+def _remove_leftovers(out_dir):
+    """Removes the scratch directories and unfinished shards of killed workers.
+
+    A worker removes its `<shard>.work-<pid>` and `<shard>.tmp-<pid>` itself
+    unless it is killed (SIGKILL, the OOM killer, a terminated pool). Ones
+    whose pid is still a live process may belong to a concurrent build of
+    this directory (or to an orphaned worker of a killed one) and are kept;
+    `out_dir` is a local directory (`build_dataset`), so the pids are this
+    machine's. A reused pid only keeps a stale leftover until a later build.
+    Our own pid cannot be in use yet: this runs before any shard is started.
+    """
+    for filename in sorted(os.listdir(out_dir)):
+        match = _LEFTOVER_RE.match(filename)
+        if not match or not records.parse_shard_name(match["shard"]):
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and _process_exists(pid):
+            log.info("keeping %s: process %d, which may be another build's worker, is running",
+                     filename, pid)
+            continue
+        log.info("removing %s: left by a killed build", filename)
+        path = os.path.join(out_dir, filename)
+        if os.path.isdir(path):
+            _rmtree(path)
+        else:
+            os.remove(path)
+
+
 def _occupancy(serialized):
     import tensorflow as tf
 
@@ -190,8 +268,10 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
 
     if not sources:
         raise ValueError("sources is empty: there is nothing to build")
+    check_unique_ids(sources)
     os.makedirs(out_dir, exist_ok=True)
-    fingerprint = hashlib.sha256(json.dumps(dict(build_config, voxel_packing=records.VOXEL_PACKING),
+    fingerprint = hashlib.sha256(json.dumps(dict(build_config, voxel_packing=records.VOXEL_PACKING,
+                                                 normalization=_conventions().NORMALIZATION_VERSION),
                                             sort_keys=True).encode()).hexdigest()[:16]
     plan = plan_shards(sources, models_per_shard)
     planned = set()
@@ -202,6 +282,8 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
             planned.add(os.path.basename(path))
             if not _finished(path, shard_sources, fingerprint):
                 jobs.append((path, shard_sources, process_shard, fingerprint))
+    _warn_empty_splits(plan, len(sources))
+    _remove_leftovers(out_dir)
     _remove_stale(out_dir, name, planned)
     kept = sum(len(shards) for shards in plan.values()) - len(jobs)
     if kept:
@@ -217,15 +299,35 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
             # spawn: each worker imports TensorFlow itself; forking a process
             # that may hold TF or Blender state is not safe.
             context = multiprocessing.get_context("spawn")
-            with context.Pool(min(workers, len(jobs))) as pool:
+            # The initializer hides TensorFlow's C++ start-up lines in every
+            # worker when the parent CLI runs quiet (`tf3d.cli`).
+            with context.Pool(min(workers, len(jobs)), initializer=cli.quiet_in_worker) as pool:
                 for _, count in pool.imap_unordered(_write_shard, jobs):
                     bar.update(count)
     info = _write_info(out_dir, name, plan, build_config, viewpoints, time.time() - start)
+    skipped_all = [split for split, entry in info["splits"].items() if not entry["num_records"]]
+    if skipped_all:
+        log.warning("split %s has no records: every one of its models was skipped (see dataset_info.json)",
+                    " and ".join(repr(s) for s in skipped_all))
     return info
+
+
+def _warn_empty_splits(plan, num_models):
+    """Warns, before any work, about splits that get no models at all."""
+    empty = [split for split in records.SPLITS if split not in plan]
+    if not empty:
+        return
+    fractions = "/".join(f"{round(100 * f)}" for f in SPLIT_FRACTIONS.values())
+    log.warning("this build has no %s models: %d models in all are too few for an %s split by "
+                "model-id hash (or the split file lists none), and a missing split cannot be "
+                "validated or tested on; build more models (more --num-chairs/--num-tables, a larger --limit)",
+                " or ".join(repr(s) for s in empty), num_models, fractions)
 
 
 def _remove_stale(out_dir, name, planned):
     for filename in os.listdir(out_dir):
+        if _LEFTOVER_RE.match(filename):
+            continue  # a worker's, handled by _remove_leftovers
         parsed = records.parse_shard_name(filename.split(".manifest.json")[0].split(".tmp")[0])
         if parsed and parsed[0] == name and filename.split(".manifest.json")[0] not in planned:
             log.info("removing %s: not part of this build's plan", filename)

@@ -12,9 +12,14 @@ standing on the floor y = 0 and centred on x = z = 0; normalization into the
 voxel cube happens later, like for ShapeNet meshes.
 
 Thin parts are deliberate. Thicknesses are sampled in units of one voxel at
-the default resolution (1/32 of the model's longest side), so that a good
-share of models has legs, tubes or slats at most one voxel thick: those are
-the parts a 32^3 pipeline loses, and the dataset must exercise that failure.
+the default resolution: 1/32 of the size `conventions.normalization` scales
+to 1 (the larger of the model's height and its footprint's diameter), so that
+a good share of models has legs, tubes or slats at most one voxel thick: those
+are the parts a 32^3 pipeline loses, and the dataset must exercise that
+failure. That size depends on the model, which depends on the voxel, so
+`sample_params` samples a model with a guessed voxel, measures the voxel its
+parts give, and samples again from the same random state with that voxel
+until the two agree (`_voxel_size`).
 
 Usage (about 3 ms per model, 36 to ~1500 faces):
 
@@ -26,6 +31,7 @@ Usage (about 3 ms per model, 36 to ~1500 faces):
 """
 
 import dataclasses
+import functools
 import math
 import os
 
@@ -33,6 +39,28 @@ import numpy as np
 import trimesh
 
 from tf3d import conventions
+
+
+def generator_version():
+    """A short hash naming this generator: same hash, same meshes for the same seeds.
+
+    Caches of generated meshes (`pipelines.build`'s `OUT/meshes/<version>-seed<seed>/`)
+    and build fingerprints are keyed by it. It hashes this file's source
+    rather than being a number bumped by hand, because a forgotten bump would
+    silently reuse stale meshes, while a needless change (a comment edited)
+    only regenerates meshes, which costs ~3 ms each. It also covers what the
+    sampling depends on outside this file: the conventions it reads and
+    NumPy's version (`Generator` streams may change between NumPy releases).
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(os.path.abspath(__file__), "rb") as fh:
+        digest.update(fh.read())
+    digest.update(repr((conventions.DEFAULT_RESOLUTION, tuple(conventions.CATEGORIES),
+                        conventions.NORMALIZATION_VERSION, np.__version__)).encode())
+    return digest.hexdigest()[:12]
+
 
 _X, _Y, _Z = np.eye(3)
 _SQUARE = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])  # CCW
@@ -99,16 +127,27 @@ def _prism(name, outline, c0, c1, u, v, s0=1.0, s1=1.0):
     c0, c1 = np.asarray(c0, dtype=np.float64), np.asarray(c1, dtype=np.float64)
     plane = outline[:, :1] * u + outline[:, 1:] * v  # [P, 3]
     vertices = np.concatenate([c0 + s0 * plane, c1 + s1 * plane])
-    p = len(outline)
+    # The winding is outward when (u, v, c1 - c0) is right-handed.
+    faces = _prism_faces(len(outline), bool(np.dot(_cross(u, v), c1 - c0) < 0))
+    return Part(name, vertices, faces.copy())
+
+
+@functools.lru_cache(maxsize=None)
+def _prism_faces(p, flip):
+    """`[4P - 4, 3]` int64 faces of a prism of two P-gon rings (side quads, then the two fans)."""
     i = np.arange(p)
     j = (i + 1) % p
     k = np.arange(1, p - 1)
     faces = np.concatenate([
         np.stack([i, j, j + p], 1), np.stack([i, j + p, i + p], 1),
         np.stack([np.zeros_like(k), k + 1, k], 1), np.stack([np.full_like(k, p), k + p, k + p + 1], 1)])
-    if np.dot(np.cross(u, v), c1 - c0) < 0:  # the winding above is outward when (u, v, c1 - c0) is right-handed
-        faces = faces[:, ::-1]
-    return Part(name, vertices, faces.astype(np.int64))
+    return (faces[:, ::-1] if flip else faces).astype(np.int64)
+
+
+def _cross(a, b):
+    """`np.cross` of two 3-vectors, same arithmetic, without its per-call overhead (sampling builds
+    every model several times, see `sample_params`)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 def _box(name, lo, hi):
@@ -126,9 +165,9 @@ def _rod(name, profile, p0, p1, half_u, half_v=None):
     """Prism along the segment p0 -> p1; `half_u` is its horizontal half size, `half_v` its other one."""
     p0, p1 = np.asarray(p0, dtype=np.float64), np.asarray(p1, dtype=np.float64)
     d = (p1 - p0) / np.linalg.norm(p1 - p0)
-    u = np.cross(d, _Y if abs(d[1]) < 0.9 else _X)
+    u = _cross(d, _Y if abs(d[1]) < 0.9 else _X)
     u /= np.linalg.norm(u)
-    v = np.cross(u, d)
+    v = _cross(u, d)
     return _prism(name, _outline(profile, half_u, half_v or half_u), p0, p1, u, v)
 
 
@@ -475,7 +514,7 @@ def _pick(rng, weights):
 
 
 def _sample_supports(rng, voxel, thin, height, stretcher_range=(0.2, 0.45), apron_skip=0.55):
-    """Leg-frame fields, thicknesses in voxels of the model's longest side (`voxel` metres)."""
+    """Leg-frame fields, thicknesses in voxels of the normalized model (`voxel` metres)."""
     profile = _pick(rng, {"square": 0.2, "round": 0.8} if thin else {"square": 0.5, "round": 0.5})
     leg = voxel * (rng.uniform(0.8, 1.0) if thin else rng.uniform(1.8, 3.0))
     taper = 1.0 if thin or rng.random() < 0.6 else rng.uniform(0.55, 0.85)
@@ -489,10 +528,12 @@ def _sample_supports(rng, voxel, thin, height, stretcher_range=(0.2, 0.45), apro
         apron_thickness=voxel * rng.uniform(0.7, 1.0))  # skirt boards one voxel thick or thinner
 
 
-def _sample_chair(rng):
+def _sample_chair(rng, voxel=None):
     kind = _pick(rng, {k: v[0] for k, v in _CHAIR_KINDS.items()})
     seat_height, seat_width, seat_depth, back_height = (rng.uniform(*r) for r in _CHAIR_KINDS[kind][1])
-    voxel = max(seat_height + back_height, seat_width + 0.1, seat_depth + 0.1) / conventions.DEFAULT_RESOLUTION
+    if voxel is None:  # first guess: the height, or the seat's diagonal plus the back's lean
+        voxel = max(seat_height + back_height, math.hypot(seat_width, seat_depth + 0.1)) / \
+            conventions.DEFAULT_RESOLUTION
     thin = rng.random() < _THIN_SHARE
     f = _sample_supports(rng, voxel, thin, seat_height, (0.3, 0.45) if kind == "bar" else (0.2, 0.45))
     base = _pick(rng, {"office": {"pedestal": 0.85, "legs": 0.15}, "bar": {"legs": 0.75, "pedestal": 0.25},
@@ -552,7 +593,7 @@ def _sample_chair(rng):
         arm_height=min(rng.uniform(0.18, 0.28), 0.75 * back_height), arm_width=arm_width, **f)
 
 
-def _sample_table(rng):
+def _sample_table(rng, voxel=None):
     kind = _pick(rng, {k: v[0] for k, v in _TABLE_KINDS.items()})
     height, width, depth = (rng.uniform(*r) for r in _TABLE_KINDS[kind][1])
     width, depth = max(width, depth), min(width, depth)  # X is the long side
@@ -562,7 +603,8 @@ def _sample_table(rng):
         width = depth = rng.uniform(0.9, 1.3) if kind == "dining" else depth
     elif top_shape == "oval":
         depth = width * rng.uniform(0.55, 0.75)
-    voxel = max(height, width, depth) / conventions.DEFAULT_RESOLUTION
+    if voxel is None:  # first guess: the height, or the top's diagonal
+        voxel = max(height, math.hypot(width, depth)) / conventions.DEFAULT_RESOLUTION
     thin = rng.random() < _THIN_SHARE
     f = _sample_supports(rng, voxel, thin, height, apron_skip=0.2)
     if top_shape in ("round", "oval"):
@@ -609,16 +651,42 @@ def _sample_table(rng):
 
 _SAMPLERS = {"chair": _sample_chair, "table": _sample_table}
 _BUILDERS = {ChairParams: _build_chair, TableParams: _build_table}
+# Voxel-sized parts barely move the footprint (a splayed foot, a back post's lean), so the voxel a
+# model's parts give settles to round-off within two or three samplings; the cap only bounds the loop.
+_VOXEL_PASSES = 6
+_VOXEL_TOLERANCE = 1e-6  # relative: far below anything a size test or the grid can see
+
+
+def _voxel_size(params):
+    """One voxel of the default grid in metres, for the model `params` builds (`conventions.normalization`)."""
+    vertices = np.concatenate([p.vertices for p in build_parts(params)])
+    return 1.0 / (conventions.normalization(vertices)[0] * conventions.DEFAULT_RESOLUTION)
 
 
 # ----------------------------------------------------------------------------- public API
 
 
 def sample_params(category, rng):
-    """Random `ChairParams` or `TableParams` for `category` ('chair' or 'table') from a NumPy Generator."""
+    """Random `ChairParams` or `TableParams` for `category` ('chair' or 'table') from a NumPy Generator.
+
+    Sizes drawn in voxels are voxels of the finished model once normalized
+    (`conventions.normalization`): the model is sampled again from the same
+    random state with the voxel size its previous sample measured until the
+    two agree to `_VOXEL_TOLERANCE` (one to four times; tables, whose top
+    decides their footprint, once). `rng` ends in the same state either way.
+    """
     if category not in _SAMPLERS:
         raise ValueError(f"category must be one of {sorted(_SAMPLERS)}, got {category!r}")
-    return _SAMPLERS[category](rng)
+    start = rng.bit_generator.state
+    voxel = _voxel_size(_SAMPLERS[category](rng))  # from a model sampled with the sampler's guess
+    for _ in range(_VOXEL_PASSES):
+        rng.bit_generator.state = start  # the same draws, so only voxel-sized fields change
+        params = _SAMPLERS[category](rng, voxel)
+        measured = _voxel_size(params)
+        if abs(measured - voxel) <= _VOXEL_TOLERANCE * voxel:
+            break
+        voxel = measured
+    return params
 
 
 def build_parts(params):

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -13,6 +15,8 @@ from pipelines import build, shards, verify
 from tf3d.data import records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# TensorFlow's C++ start-up lines, which a CLI shows only with --verbose (tf3d.cli).
+TF_START_UP = ("oneDNN", "cudart", "cuInit")
 
 
 def _run(*args):
@@ -25,6 +29,8 @@ def test_synthetic_build_verify_and_alignment(tmp_path):
     result = _run("-m", "pipelines.build", "synthetic", "--out", str(out), "--num-chairs", "6",
                   "--num-tables", "6", "--workers", "2", "--quiet")
     assert result.returncode == 0, result.stderr[-2000:]
+    # Neither the CLI nor its two worker processes print TensorFlow's start-up lines.
+    assert not [l for l in result.stderr.splitlines() if any(s in l for s in TF_START_UP)], result.stderr
     info = json.loads((out / records.INFO_FILE).read_text())
     assert info["num_records"] == 12 and info["categories"] == {"chair": 6, "table": 6}
     assert info["num_views"] == 8 and info["voxel_resolution"] == 32 and info["image_size"] == 128
@@ -34,7 +40,10 @@ def test_synthetic_build_verify_and_alignment(tmp_path):
         for shard in entry["shards"]:
             assert records.parse_shard_name(shard["file"])[1] == split
             assert (out / shard["file"]).exists()
-    assert len(list((out / "meshes").glob("*/*.obj"))) == 12  # meshes kept on disk
+    # Meshes kept on disk, under the generator version and seed.
+    mesh_dir = build.synthetic_mesh_dir(str(out), 0, info["build_config"]["generator_version"])
+    assert len(list((out / "meshes").glob("*/*/*.obj"))) == 12
+    assert len(list(Path(mesh_dir).glob("*/*.obj"))) == 12
 
     result = _run("-m", "pipelines.verify", str(out), "--alignment")
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
@@ -91,7 +100,9 @@ def test_resume_keeps_finished_shards_and_rebuilds_missing(tmp_path):
     stamps = {f: os.path.getmtime(os.path.join(out, f)) for f in first}
     victim = first[0]
     os.remove(os.path.join(out, victim))
-    open(os.path.join(out, victim + ".tmp-123"), "w").write("half-written")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a killed worker's pid: no such process any more
+    open(os.path.join(out, f"{victim}.tmp-{dead.pid}"), "w").write("half-written")
     before = process.count()
     shards.build_dataset(out, "r", sources, process, workers=1, build_config={"a": 1},
                          models_per_shard=3, progress=False)
@@ -161,3 +172,72 @@ def test_missing_dataset_names_the_build_command(tmp_path):
 def test_unknown_option_is_named():
     result = _run("-m", "pipelines.build", "synthetic", "--out", "/tmp/never", "--num-chair", "3x")
     assert result.returncode == 2 and "--num-chair" in result.stderr
+
+
+def _captured_synthetic_build(monkeypatch, argv, version="aaaaaaaaaaaa"):
+    """(sources, build_config) that `build.build` hands to `build_dataset` for `argv`."""
+    from pipelines import synthetic
+
+    captured = {}
+
+    def fake_build_dataset(out, name, sources, process, **kwargs):
+        captured.update(sources=sources, config=kwargs["build_config"])
+        return {}
+
+    monkeypatch.setattr(shards, "build_dataset", fake_build_dataset)
+    monkeypatch.setattr(synthetic, "generator_version", lambda: version)
+    build.build(build._parser().parse_args(argv))
+    return captured["sources"], captured["config"]
+
+
+def test_synthetic_meshes_are_cached_per_seed_and_generator_version(tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    meshes = out / "meshes"
+    for old in ("chair", "table", "bbbbbbbbbbbb-seed0", "aaaaaaaaaaaa-seed0"):  # older caches
+        (meshes / old / "x").mkdir(parents=True)
+    (meshes / "notes").mkdir()  # not a cache: left alone
+    argv = ["synthetic", "--out", str(out), "--num-chairs", "2", "--num-tables", "1"]
+    sources, config = _captured_synthetic_build(monkeypatch, argv + ["--seed", "2"])
+    expected = build.synthetic_mesh_dir(os.path.abspath(out), 2, "aaaaaaaaaaaa")
+    assert expected.endswith(os.path.join("meshes", "aaaaaaaaaaaa-seed2"))
+    assert [s.path for s in sources] == [os.path.join(expected, c, f"{c}-{i:05d}.obj")
+                                         for c, i in (("chair", 0), ("chair", 1), ("table", 0))]
+    assert config["generator_version"] == "aaaaaaaaaaaa" and config["seed"] == 2
+    assert sorted(os.listdir(meshes)) == ["notes"]  # other seeds, versions and the old layout removed
+    # A changed generator gets its own meshes and a config (so a fingerprint) of its own.
+    sources, changed = _captured_synthetic_build(monkeypatch, argv + ["--seed", "2"], version="cccccccccccc")
+    assert all("cccccccccccc-seed2" in s.path for s in sources) and changed != config
+
+
+def test_generator_version_hashes_the_generator_source():
+    from pipelines import synthetic
+
+    version = synthetic.generator_version()
+    assert len(version) == 12 and int(version, 16) >= 0 and version == synthetic.generator_version()
+
+
+def test_verbose_and_debug_go_before_or_after_the_source():
+    parse = build._parser().parse_args
+    assert parse(["--verbose", "synthetic", "--out", "x"]).verbose
+    assert parse(["synthetic", "--out", "x", "--verbose", "--quiet"]).verbose
+    assert parse(["r2n2", "--renderings", "a", "--voxels", "b", "--out", "x", "--debug"]).debug
+    plain = parse(["synthetic", "--out", "x"])
+    assert not plain.verbose and not plain.debug
+
+
+def test_build_errors_are_one_line_without_tensorflow_noise(tmp_path):
+    result = _run("-m", "pipelines.build", "synthetic", "--out", str(tmp_path / "x"), "--num-chairs", "0",
+                  "--num-tables", "0", "--workers", "2")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: sources is empty: there is nothing to build"
+    assert "Traceback" not in result.stderr
+    assert not any(s in result.stderr for s in TF_START_UP), result.stderr
+
+
+def test_preview_errors_are_one_line(tmp_path, capsys):
+    from pipelines import preview
+
+    assert preview.main([str(tmp_path), "-o", str(tmp_path / "p.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: no tf3d dataset at")
+    assert "pipelines.build synthetic" in err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TEST_IMAGE_SIZE, _png, box_model
+from conftest import TEST_IMAGE_SIZE, _png, box_model, write_box_dataset
 from tf3d import alignment, conventions
 from tf3d.data import integrity, pipeline, records, rotation
 
@@ -87,6 +87,102 @@ def test_rotated_voxels_agree_with_every_view_mask(box_dataset):
         assert min(values) >= 0.8, f"view {view}: IoU {min(values):.3f}"
         if view % 2 == 0:
             assert min(values) >= 0.97, f"quarter-turn view {view}: IoU {min(values):.3f}"
+
+
+def _image_silhouette(image):
+    """bool `[h, w]` of a pipeline image `[h, w, 1]`: pixels at least half as dark as the
+    darkest, i.e. box-fixture coverage >= 0.5 (conftest shades 255 - 150 * coverage)."""
+    return image[..., 0] >= 0.5 * float(image.max())
+
+
+@pytest.mark.slow
+def test_random_views_pair_each_image_with_its_own_target(box_dataset):
+    """views="random" (what training uses): the image's silhouette matches its target seen
+    through the azimuth-0 camera, and matches the targets of the model's other views worse,
+    so an image paired with another view's target would fail."""
+    source = pipeline.resolve(box_dataset, "train")
+    view0 = conventions.ViewpointSet(azimuths=(0.0,), image_size=TEST_IMAGE_SIZE).projections()[0]
+    # Every view's target, from the views="all" path (checked against the masks above).
+    targets, seen = {}, {}
+    for batch in pipeline.make_dataset(source, "train", batch_size=16, training=False, views="all",
+                                       with_metadata=True, image_size=TEST_IMAGE_SIZE):
+        for model_id, view, voxels in zip(batch["model_id"].numpy(), batch["view"].numpy(),
+                                          batch["voxels"].numpy()):
+            key = (model_id.decode(), int(view))
+            targets[key] = voxels
+            seen[key] = alignment.voxel_silhouette(voxels, view0, TEST_IMAGE_SIZE)
+    # image_size = the stored size: the image is not resampled, so silhouettes compare pixel for pixel.
+    ds = pipeline.make_dataset(source, "train", batch_size=4, training=True, views="random",
+                               with_metadata=True, image_size=TEST_IMAGE_SIZE, seed=5)
+    own_ious, views, distinct = [], set(), 0
+    for _ in range(3):  # passes: each draws new views
+        for batch in ds:
+            for model_id, view, image, voxels in zip(batch["model_id"].numpy(), batch["view"].numpy(),
+                                                     batch["image"].numpy(), batch["voxels"].numpy()):
+                model_id, view = model_id.decode(), int(view)
+                views.add(view)
+                np.testing.assert_array_equal(voxels, targets[(model_id, view)])
+                image_mask = _image_silhouette(image)
+                own = alignment.silhouette_iou(
+                    image_mask, alignment.voxel_silhouette(voxels, view0, TEST_IMAGE_SIZE))
+                own_ious.append(own)
+                for other in range(8):
+                    if other == view:
+                        continue
+                    # A symmetric table looks the same from opposite views: only targets
+                    # that differ can be told apart.
+                    if alignment.silhouette_iou(seen[(model_id, other)], seen[(model_id, view)]) >= 0.95:
+                        continue
+                    distinct += 1
+                    other_iou = alignment.silhouette_iou(image_mask, seen[(model_id, other)])
+                    # Measured: the margin is 0.12 or more (a wrong pairing is ~0.4 worse).
+                    assert own >= other_iou + 0.05, (
+                        f"{model_id} view {view}: image agrees with view {other}'s target "
+                        f"({other_iou:.3f}) about as well as with its own ({own:.3f})")
+    assert len(own_ious) == 24 and len(views) >= 4 and distinct >= 100
+    assert np.mean(own_ious) >= 0.9 and min(own_ious) >= 0.8, (np.mean(own_ious), min(own_ious))
+
+
+def test_split_placeholder_in_a_glob(box_dataset):
+    glob = os.path.join(box_dataset, "boxes-{split}.tfrecord-*")
+    sources = pipeline.resolve_splits(glob, ("train", "val"))
+    assert list(sources) == ["train", "val"]
+    assert sources["train"].files == pipeline.resolve(box_dataset, "train").files
+    assert sources["val"].files == pipeline.resolve(box_dataset, "val").files
+    assert pipeline.resolve(glob, "val").files == sources["val"].files
+    # One split asked twice (validating on the training data on purpose) is allowed.
+    assert list(pipeline.resolve_splits(glob, ("train", "train"))) == ["train"]
+
+
+@pytest.mark.parametrize("name", ["boxes-train.tfrecord-*", "*.tfrecord-*"])
+def test_a_glob_feeding_one_shard_set_to_two_splits_is_refused(box_dataset, name):
+    glob = os.path.join(box_dataset, name)
+    with pytest.raises(ValueError, match=r"'train' and 'val' splits the same .*\{split\}") as error:
+        pipeline.resolve_splits(glob, ("train", "val"))
+    assert repr(glob) in str(error.value)
+    if "train" in name:  # the fix is spelled out on the user's own glob
+        assert os.path.join(box_dataset, "boxes-{split}.tfrecord-*") in str(error.value)
+
+
+def test_resolve_splits_arguments_are_checked(box_dataset):
+    with pytest.raises(ValueError, match="splits"):
+        pipeline.resolve_splits(box_dataset, "train")
+    with pytest.raises(ValueError, match="splits"):
+        pipeline.resolve_splits(box_dataset, ())
+    with pytest.raises(ValueError, match="splits must be one of"):
+        pipeline.resolve_splits(box_dataset, ("train", "valid"))
+    with pytest.raises(ValueError, match="split must be one of"):
+        pipeline.resolve(box_dataset, "validation")
+
+
+def test_a_build_too_small_for_a_split_says_so(tmp_path):
+    directory = write_box_dataset(str(tmp_path / "tiny"), per_category=(("chair", 2), ("table", 1)),
+                                  splits=("train",), shards=1)
+    with pytest.raises(FileNotFoundError, match=r"no 'val' models \(3 models in all, too few for an "
+                                                r"80/10/10 .*--num-chairs"):
+        pipeline.resolve(directory, "val")
+    with pytest.raises(FileNotFoundError, match="no 'test' models"):
+        pipeline.resolve_splits(directory, ("train", "test"))
 
 
 @pytest.mark.slow

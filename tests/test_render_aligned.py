@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pytest
 import trimesh
+from scipy import ndimage
 
 from pipelines import render
 from tf3d import alignment, conventions
@@ -261,8 +262,14 @@ def test_bpy_formats_and_offsets_render_identically(bpy_batch):
     root, _, _, _ = bpy_batch
     _, asym, _ = render.load_rendering(root / "asym")
     _, offset, cameras = render.load_rendering(root / "offset")
-    # 1e4 is ~1e4 object sizes away: float32 keeps ~1e-3, a tenth of a pixel.
-    assert _ious(offset, asym / 255.0).min() >= 0.99
+    # 1e4 is ~1e4 object sizes away: float32 keeps ~1e-3, a tenth of a pixel. That can still flip a
+    # whole row of pixels whose 2x2 samples an edge passes within a tenth of a pixel of (view 6 of this
+    # L: an edge 0.002 px from a sample row), so the masks must agree everywhere but on the
+    # silhouette's boundary pixels, and on average to within one alpha level.
+    for view, (moved, still) in enumerate(zip(offset, asym)):
+        inside = alignment.mask_from_alpha(still)
+        boundary = ndimage.binary_dilation(inside) & ~ndimage.binary_erosion(inside)
+        assert not ((alignment.mask_from_alpha(moved) != inside) & ~boundary).any(), view
     assert np.abs(offset.astype(int) - asym).mean() < 1.0
     assert cameras["normalization"]["translation"][0] < -1e3
     _, off_masks, _ = render.load_rendering(root / "asym_off")

@@ -58,24 +58,40 @@ def _unit_diagonal(vertices):
     return (vertices - (lo + hi) / 2) / np.linalg.norm(hi - lo)  # ShapeNet's own normalization
 
 
+# The releases' axes, written out from their READMEs rather than taken from pipelines/shapenet.py
+# (the evidence is quoted there): +Y up in both, the front at +X in v1 and at -Z in v2, at +Z in
+# tf3d. A point (x, y, z) of tf3d's frame is (z, y, -x) in v1 and (-x, y, -z) in v2; both are
+# turns about +Y (determinant +1), and v1 -> v2 is (x, y, z) -> (z, y, -x).
+def _to_v1(world):
+    x, y, z = np.asarray(world, dtype=np.float64).T
+    return np.stack([z, y, -x], axis=1)
+
+
+def _to_v2(world):
+    x, y, z = np.asarray(world, dtype=np.float64).T
+    return np.stack([-x, y, -z], axis=1)
+
+
+def _write_solid_binvox(mesh_path, vertices, faces):
+    """`model_normalized.solid.binvox` beside a v2 mesh, 128^3 like ShapeNet's, in the mesh's
+    coordinates, made the way binvox makes it: every voxel the surface touches, the inside filled."""
+    scale, translation = conventions.normalization(vertices)
+    solid = ndimage.binary_fill_holes(surface_voxels(vertices * scale + translation, faces, 128))
+    binvox.write(os.path.join(os.path.dirname(mesh_path), "model_normalized.solid.binvox"), solid,
+                 translate=(-conventions.CUBE_HALF - translation) / scale, scale=1.0 / scale)
+
+
 def write_shapenet_tree(root, rng):
     """Six models: chair-v1, chair-v2 (the same chair), table-v2, broken-v1, empty-v2, nomesh."""
     chair = synthetic.generate("chair", 11)
     table = synthetic.generate("table", 12)
-    world = _unit_diagonal(np.asarray(chair.vertices))
-    # v1 stores the chair with its front at +X: p_v1 = V1_TO_WORLD.T @ p_world.
-    _write_model(os.path.join(root, CHAIR, "chair-v1", "model.obj"), world @ shapenet.V1_TO_WORLD,
-                 chair.faces, rng)
+    world = _unit_diagonal(np.asarray(chair.vertices))  # tf3d's frame: front +Z
+    _write_model(os.path.join(root, CHAIR, "chair-v1", "model.obj"), _to_v1(world), chair.faces, rng)
     v2 = os.path.join(root, CHAIR, "chair-v2", "models", "model_normalized.obj")
-    _write_model(v2, world, chair.faces, rng)
-    # The solid binvox beside it, 128^3 like ShapeNet's, in the mesh's coordinates, made the
-    # way binvox makes it: every voxel the surface touches, the inside filled.
-    scale, translation = conventions.normalization(world)
-    solid = ndimage.binary_fill_holes(surface_voxels(world * scale + translation, chair.faces, 128))
-    binvox.write(os.path.join(os.path.dirname(v2), "model_normalized.solid.binvox"), solid,
-                 translate=(-conventions.CUBE_HALF - translation) / scale, scale=1.0 / scale)
+    _write_model(v2, _to_v2(world), chair.faces, rng)
+    _write_solid_binvox(v2, _to_v2(world), chair.faces)
     _write_model(os.path.join(root, TABLE, "table-v2", "models", "model_normalized.obj"),
-                 _unit_diagonal(np.asarray(table.vertices)), table.faces, rng)
+                 _to_v2(_unit_diagonal(np.asarray(table.vertices))), table.faces, rng)
     os.makedirs(os.path.join(root, CHAIR, "broken-v1"))
     with open(os.path.join(root, CHAIR, "broken-v1", "model.obj"), "wb") as fh:
         fh.write(b"v 0 0 0\nv 1 0 \x00\x00garbage\nf 1 2 9\n")
@@ -83,6 +99,29 @@ def write_shapenet_tree(root, rng):
     open(os.path.join(root, TABLE, "empty-v2", "models", "model_normalized.obj"), "w").close()
     os.makedirs(os.path.join(root, TABLE, "nomesh"))
     return root
+
+
+def _asymmetric_chair():
+    """A box chair in tf3d's frame, different front/back and left/right: `([V, 3], [F, 3])`.
+
+    Seat, four legs, a back rest at the rear (-Z), a footrest bar sticking
+    out at the front (+Z, low) and one arm rest, on the +X side only.
+    """
+    import trimesh
+
+    boxes = [((-0.40, 0.40, -0.40), (0.40, 0.48, 0.40)),     # seat
+             ((-0.40, 0.48, -0.40), (0.40, 1.20, -0.34)),    # back rest, rear
+             ((-0.30, 0.10, 0.40), (0.30, 0.16, 0.56)),      # footrest, front
+             ((0.34, 0.70, -0.34), (0.40, 0.76, 0.30)),      # arm rest, +X only
+             ((0.34, 0.48, 0.24), (0.40, 0.70, 0.30))]       # its post
+    boxes += [((x, 0.0, z), (x + 0.06, 0.40, z + 0.06)) for x in (-0.40, 0.34) for z in (-0.40, 0.34)]
+    parts = [trimesh.creation.box(bounds=np.array(b)) for b in boxes]
+    mesh = trimesh.util.concatenate(parts)
+    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
+
+
+def _iou(a, b):
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
 
 
 # ----------------------------------------------------------------------------- fast
@@ -131,15 +170,103 @@ def test_split_files(tmp_path):
 
 def test_binvox_to_grid_by_hand():
     # A 2 x 1 x 1 box with its minimum corner at the origin, voxelized at 16^3
-    # over [0, 2]^3. Normalization: scale 1/2, translation (-0.5, -0.25, -0.25),
-    # so the box spans y, z in [-0.25, 0.25] = voxels 2..5 of 8 in the cube.
+    # over [0, 2]^3, placed in the cube by scale 1/2 and translation
+    # (-0.5, -0.25, -0.25) (given by hand, not `conventions.normalization`, so
+    # that the test does not depend on how meshes are normalized): the box
+    # spans x in [-0.5, 0.5] and y, z in [-0.25, 0.25] = voxels 2..5 of 8.
     grid = np.zeros((16, 16, 16), bool)
     grid[:, :8, :8] = True
     box = binvox.Binvox(grid, np.zeros(3), 2.0)
-    scale, translation = conventions.normalization(np.array([[0, 0, 0], [2, 1, 1.0]]))
+    scale, translation = 0.5, np.array([-0.5, -0.25, -0.25])
     expected = np.zeros((8, 8, 8), bool)
     expected[:, 2:6, 2:6] = True
     np.testing.assert_array_equal(shapenet.binvox_to_grid(box, scale, translation, 8), expected)
+
+
+def test_release_frames_agree_with_each_other_and_tf3d():
+    # Fronts: v1 +X and v2 -Z both go to tf3d's +Z; up stays up; both are turns, not mirrors.
+    np.testing.assert_array_equal(shapenet.V1_TO_WORLD @ [1, 0, 0], [0, 0, 1])
+    np.testing.assert_array_equal(shapenet.V2_TO_WORLD @ [0, 0, -1], [0, 0, 1])
+    for rotation in (shapenet.V1_TO_WORLD, shapenet.V2_TO_WORLD):
+        np.testing.assert_array_equal(rotation @ [0, 1, 0], [0, 1, 0])
+        assert np.linalg.det(rotation) == pytest.approx(1.0)
+    # v1 -> v2 is rotation_y(+90), (x, y, z) -> (z, y, -x); going on to tf3d gives v1's own turn.
+    v1_to_v2 = conventions.rotation_y(90.0).round()
+    np.testing.assert_array_equal(v1_to_v2 @ [1, 2, 3], [3, 2, -1])
+    np.testing.assert_array_equal(shapenet.V2_TO_WORLD @ v1_to_v2, shapenet.V1_TO_WORLD)
+    # The azimuth-0 camera sits on +Z: it looks at the front.
+    assert conventions.camera_position(0.0, 30.0, 2.5)[2] > 0
+
+
+@pytest.mark.parametrize("layout", ["v1", "v2"])
+def test_turn_grid_moves_voxel_centres_like_the_mesh(layout):
+    rotation = shapenet.TO_WORLD[layout]
+    rng = np.random.default_rng(3)
+    grid = rng.random((5, 5, 5)) < 0.3
+    turned = shapenet.turn_grid(grid, rotation)
+    centre = conventions.voxel_centers(5)
+    expected = np.zeros_like(grid)
+    for index in np.argwhere(grid):
+        moved = rotation @ centre[index]
+        expected[tuple(np.argmin(np.abs(centre[:, None] - moved), axis=0))] = True
+    np.testing.assert_array_equal(turned, expected)
+    with pytest.raises(ValueError, match="map axes onto axes"):
+        shapenet.turn_grid(grid, conventions.rotation_y(45.0))
+    with pytest.raises(ValueError, match="voxels must have shape"):
+        shapenet.turn_grid(np.zeros((4, 4)), rotation)
+
+
+def test_v1_and_v2_copies_of_one_chair_import_identically_front_at_plus_z(tmp_path):
+    """The same hand-made chair stored once as v1 (front +X), once as v2 (front -Z)."""
+    from pipelines.meshes import load_mesh
+    from pipelines.voxelize import voxelize
+
+    world, faces = _asymmetric_chair()
+    root = str(tmp_path / "ShapeNetCore")
+    # Same messiness (flipped, duplicate, degenerate faces) in both files: one seed each.
+    _write_model(os.path.join(root, CHAIR, "pair-v1", "model.obj"), _to_v1(world), faces,
+                 np.random.default_rng(5))
+    v2_path = os.path.join(root, CHAIR, "pair-v2", "models", "model_normalized.obj")
+    _write_model(v2_path, _to_v2(world), faces, np.random.default_rng(5))
+    _write_solid_binvox(v2_path, _to_v2(world), faces)
+
+    got = {}
+    for source in shapenet.sources(root):  # the importer's own path: find, turn, write, resample
+        mesh_path, grid = shapenet.prepare_model(source, str(tmp_path / f"{source.model_id}.obj"),
+                                                 resolution=32, voxel_source="binvox")
+        vertices, mesh_faces = load_mesh(mesh_path)
+        got[source.extra["layout"]] = (conventions.normalize_vertices(vertices), mesh_faces, grid)
+    assert sorted(got) == ["v1", "v2"] and got["v1"][2] is None and got["v2"][2] is not None
+
+    def triangles(vertices, faces):  # order-free: cleaning sorts vertices by their coordinates
+        return sorted(tuple(sorted(map(tuple, np.round(vertices[f], 9)))) for f in faces)
+
+    expected = triangles(conventions.normalize_vertices(world), faces)
+    for layout in ("v1", "v2"):  # identical to each other and to the chair in tf3d's frame
+        assert triangles(*got[layout][:2]) == expected, layout
+    vertices, mesh_faces, binvox_grid = got["v1"][0], got["v1"][1], got["v2"][2]
+    np.testing.assert_array_equal(voxelize(vertices, mesh_faces, 32), voxelize(*got["v2"][:2], 32))
+
+    # Front at +Z, read off the output alone (scale-free): the front-most points are the low
+    # footrest, the top of the back rest is at the rear, the arm rest on +X; the azimuth-0 camera
+    # is nearer the footrest than the back rest.
+    lo, hi = vertices.min(0), vertices.max(0)
+    relative = (vertices - lo) / (hi - lo)  # [V, 3] in [0, 1] per axis
+    front, top = relative[:, 2] > 0.99, relative[:, 1] > 0.99
+    assert relative[front, 1].max() < 0.2 and relative[top, 2].max() < 0.1
+    arm = (relative[:, 1] > 0.55) & (relative[:, 1] < 0.9) & (relative[:, 2] > 0.2)
+    assert arm.any() and relative[arm, 0].min() > 0.9
+    eye = conventions.camera_position(0.0, 30.0, 2.5)
+    distance = np.linalg.norm(vertices - eye, axis=1)  # [V]
+    assert distance[front].max() < distance[top].min()
+
+    # v2's shipped solid binvox is turned like its mesh: it matches the voxelized v1 chair (a grid
+    # left in v2's axes would not), and it has the arm rest on the +X side (a mirror would not).
+    meshed = voxelize(vertices, mesh_faces, 32)
+    assert _iou(binvox_grid, meshed) > 0.85, _iou(binvox_grid, meshed)
+    assert _iou(binvox_grid[::-1, :, ::-1], meshed) < 0.5
+    i, j, k = np.floor(conventions.world_to_voxel(vertices[arm].mean(0), 32)).astype(int)
+    assert binvox_grid[i, j, k] and not binvox_grid[31 - i, j, k]
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -24,11 +24,15 @@ def _extents(vertices):
     return np.sort(projected.max(axis=0) - projected.min(axis=0))
 
 
+def _voxel(parts):
+    """One voxel of the 32^3 grid the model will be normalized into, in the model's metres."""
+    vertices = np.concatenate([p.vertices for p in parts])
+    return 1.0 / (conventions.normalization(vertices)[0] * conventions.DEFAULT_RESOLUTION)
+
+
 def _voxel_extents(parts):
     """`[P, 3]` part extents in voxels of the 32^3 grid the model will be normalized into."""
-    vertices = np.concatenate([p.vertices for p in parts])
-    voxel = (vertices.max(axis=0) - vertices.min(axis=0)).max() / conventions.DEFAULT_RESOLUTION
-    return np.array([_extents(p.vertices) for p in parts]) / voxel
+    return np.array([_extents(p.vertices) for p in parts]) / _voxel(parts)
 
 
 def _inside(points, part, eps=1e-7):
@@ -148,6 +152,43 @@ def test_thin_parts_in_a_share_of_models(category):
     assert 0.1 <= np.mean(thin_rod) <= 0.8
     assert np.mean(thin_any) >= 0.5
     assert np.mean(thin_share) < 0.6  # most parts are not razor thin
+
+
+@pytest.mark.parametrize("category", ["chair", "table"])
+def test_voxel_sized_fields_are_voxels_of_the_normalized_model(category):
+    # Sizes drawn in voxels are voxels of the grid `conventions.normalization` puts the finished model
+    # in (its footprint's diameter or its height is 32 of them), not of a guess made before building it.
+    for params in _params(category, range(40)):
+        voxel = _voxel(synthetic.build_parts(params))
+        if category == "chair":
+            assert 1.2 - 1e-5 <= params.post_thickness / voxel <= 1.8 + 1e-5, params
+            assert 0.8 - 1e-5 <= params.slat_thickness / voxel <= 1.0 + 1e-5, params
+        else:
+            assert 2.0 - 1e-5 <= params.top_thickness / voxel <= 3.0 + 1e-5, params
+        assert 0.7 - 1e-5 <= params.apron_thickness / voxel <= 1.0 + 1e-5, params
+
+
+def _back_gaps(parts, slat_width):
+    """Gaps in metres between neighbouring parts of a slatted or spindle back: posts, slats, rails."""
+    rails = [p.vertices.mean(axis=0) for p in parts if p.name.startswith("rail")]
+    if rails:  # horizontal slats: centre distance along the (tilted) back, less a slat's width
+        return np.linalg.norm(np.diff(rails, axis=0), axis=1) - slat_width
+    uprights = sorted((p.vertices[:, 0].min(), p.vertices[:, 0].max()) for p in parts
+                      if p.name.startswith(("post", "slat", "spindle")))
+    return np.array([b[0] - a[1] for a, b in zip(uprights, uprights[1:])])
+
+
+def test_gaps_between_slats_are_at_least_two_voxels():
+    checked = set()
+    for params in _params("chair", range(120)):
+        if params.back == "solid":
+            continue
+        parts = synthetic.build_parts(params)
+        gaps = _back_gaps(parts, params.slat_width) / _voxel(parts)
+        if len(gaps):
+            checked.add(params.back)
+            assert gaps.min() >= 2.0 - 1e-5, (params.back, gaps.min(), params)
+    assert checked == {"vertical_slats", "horizontal_slats", "spindles"}
 
 
 def test_seat_and_top_are_thick_enough_to_voxelize():

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from tf3d import config, evaluate, predict, train
+from conftest import write_box_dataset
+from tf3d import cli, config, evaluate, predict, runs, train
 from tf3d.training.nan_guard import NonFiniteLossError, StopOnNonFiniteLoss
 
 LOCAL = "experiments/paired_local.yaml"
@@ -23,69 +25,163 @@ def _cfg(data, run_dir, *extra):
     return config.resolve(os.path.join(REPO, LOCAL), [f"data.dir={data}", f"run_dir={run_dir}", *extra])
 
 
-@pytest.mark.slow
-def test_train_evaluate_predict_end_to_end(box_dataset, tmp_path, capsys):
-    run_dir = str(tmp_path / "run")
-    summary = train.train(_cfg(box_dataset, run_dir, "train.epochs=2"), verbose=0)
-    p = train.paths(run_dir)
-    for key in ("config", "best", "last", "summary"):
-        assert os.path.exists(p[key]), key
-    assert sorted(os.listdir(p["previews"])) == ["epoch_001.png", "epoch_002.png"]
-    assert os.path.exists(os.path.join(p["logs"], "previews"))
-    assert not os.path.exists(p["backup"])  # removed once the run completes
-    assert np.isfinite(summary["final"]["loss"]) and summary["train_steps_per_second"] > 0
-    assert config.load(run_dir).train.epochs == 2
+def _one_error_line(err):
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
 
-    assert evaluate.main([run_dir, "--categories", "table"]) == 0
-    out = capsys.readouterr().out
-    assert "IoU@0.3" in out and "IoU@0.5" in out and "table" in out and "chair" not in out.split("scores:")[0]
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Boxes with train/val/test splits (4 chairs + 4 tables each)."""
+    return write_box_dataset(str(tmp_path_factory.mktemp("boxes3") / "boxes"), splits=("train", "val", "test"))
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    """(run_dir, summary) of a 2-epoch paired_local run on `dataset`."""
+    run_dir = str(tmp_path_factory.mktemp("trained") / "run")
+    return run_dir, train.train(_cfg(dataset, run_dir, "train.epochs=2"), verbose=0)
+
+
+@pytest.mark.slow
+def test_a_run_directory_is_self_sufficient(trained, dataset, tmp_path, capsys):
+    run_dir, summary = trained
+    run = runs.RunDir(run_dir)
+    for path in (run.config, run.dataset, run.best, run.last, run.best_score, run.summary):
+        assert os.path.exists(path), path
+    assert sorted(os.listdir(run.previews)) == ["epoch_001.png", "epoch_002.png"]
+    assert not os.path.exists(run.backup)  # removed once the run completes
+    assert summary["task"] == "paired" and np.isfinite(summary["final"]["loss"])
+    assert json.load(open(run.dataset))["voxel_resolution"] == 32
+
+    # Scores of the run's own test split, then of the same data moved elsewhere: two files.
     assert evaluate.main([run_dir]) == 0
     out = capsys.readouterr().out
-    scores = json.load(open(os.path.join(run_dir, "eval_val.json")))
-    assert set(scores["per_category"]) == {"chair", "table"}
-    assert scores["count"] == 8 * 8  # every view of every val model
-    assert all(0.0 <= v <= 1.0 for v in scores["mean"].values())
+    assert "[test]" in out and "overall" in out and "category mean" in out
+    own = run.eval_file(dataset, "test")
+    scores = json.load(open(own))
+    assert scores["count"] == 8 * 8 and set(scores["per_category"]) == {"chair", "table"}
+    moved = str(tmp_path / "moved")
+    shutil.copytree(dataset, moved)
+    original = shutil.move(dataset, str(tmp_path / "away"))  # the run's data.dir no longer exists
+    try:
+        assert evaluate.main([run_dir, "--data", moved, "--categories", "table"]) == 0
+        out = capsys.readouterr().out
+        assert "table" in out and "chair" not in out.split("scores:")[0]
+        assert run.eval_file(moved, "test", ["table"]) in out
+        assert json.load(open(own)) == scores  # the run's own scores are untouched
 
-    # Predict from a record's image written as a PNG file.
-    from PIL import Image
+        # Predict from a record-like picture: RGBA and not square, with the dataset gone.
+        from PIL import Image
 
-    image_path = str(tmp_path / "chair.png")
-    Image.fromarray(np.full((64, 64), 255, np.uint8)).save(image_path)
-    model, cfg = evaluate.load_model(run_dir)
-    probabilities = predict.predict(model, predict.load_image(image_path, cfg.data.image_size))
-    threshold = float(probabilities.max()) * 0.9
-    for ext in ("obj", "ply"):
-        out_path = str(tmp_path / f"chair.{ext}")
-        assert predict.main([run_dir, image_path, "-o", out_path, "--threshold", str(threshold)]) == 0
-        assert os.path.getsize(out_path) > 0
-    assert np.load(str(tmp_path / "chair.npy")).shape == (32, 32, 32)
-    assert os.path.exists(str(tmp_path / "chair.png"))
+        picture = np.full((48, 64, 4), 255, np.uint8)
+        picture[10:40, 20:44, :3] = 90
+        picture[:, :8, 3] = 0  # a transparent strip
+        image_path = str(tmp_path / "chair.png")
+        Image.fromarray(picture, "RGBA").save(image_path)
+        model, _ = runs.load_model(run_dir)
+        probabilities = keras.ops.sigmoid(model(np.zeros((1, 32, 32, 1), np.float32)))
+        threshold = float(np.max(keras.ops.convert_to_numpy(probabilities))) * 0.5
+        for ext in ("obj", "ply"):
+            out_path = str(tmp_path / f"chair.{ext}")
+            assert predict.main([run_dir, image_path, "-o", out_path, "--threshold", f"{threshold:.4f}"]) == 0
+            assert os.path.getsize(out_path) > 0
+        assert np.load(str(tmp_path / "chair.npy")).shape == (32, 32, 32)
+        assert os.path.exists(str(tmp_path / "chair.png"))
+    finally:
+        shutil.move(original, dataset)
 
     # Running the finished command again does not train again.
-    before = os.path.getmtime(p["last"])
-    train.train(_cfg(box_dataset, run_dir, "train.epochs=2"), verbose=0)
-    assert os.path.getmtime(p["last"]) == before
+    before = os.path.getmtime(run.last)
+    train.train(_cfg(dataset, run_dir, "train.epochs=2"), verbose=0)
+    assert os.path.getmtime(run.last) == before
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAfterEpoch(keras.callbacks.Callback):
+    """Runs after BackupAndRestore: stops the process's training as a kill would, recording the state."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.state = epoch, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            self.state = _state(self.model)
+            raise _Killed()
+
+
+class _Probe(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.start, self.epochs = None, []
+
+    def on_train_begin(self, logs=None):
+        self.start = _state(self.model)  # after BackupAndRestore has restored the backup
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def _state(model):
+    return {"weights": [np.array(w) for w in model.weights],
+            "step": int(model.optimizer.iterations.numpy()),
+            "learning_rate": float(np.asarray(model.optimizer.learning_rate))}
 
 
 @pytest.mark.slow
-def test_a_few_training_steps_on_a_real_build(synthetic_dataset, tmp_path, capsys):
-    run_dir = str(tmp_path / "real")
-    assert train.main([LOCAL, "--set", f"data.dir={synthetic_dataset}", "--set", f"run_dir={run_dir}",
-                       "--set", "train.epochs=1"]) == 0
-    assert evaluate.main([run_dir, "--split", "test"]) == 0
-    assert "IoU@0.4" in capsys.readouterr().out
-    assert os.path.exists(os.path.join(run_dir, "previews", "epoch_001.png"))
+def test_resume_restores_weights_optimizer_step_and_learning_rate(dataset, tmp_path):
+    run_dir = str(tmp_path / "run")
+    cfg = _cfg(dataset, run_dir, "train.epochs=4")
+    kill = _KillAfterEpoch(2)
+    with pytest.raises(_Killed):
+        train.train(cfg, verbose=0, callbacks=[kill])
+    run = runs.RunDir(run_dir)
+    assert os.path.exists(run.backup) and not os.path.exists(run.summary)
+    assert kill.state["step"] == 2 * 4  # 4 steps per epoch (paired_local)
+
+    probe = _Probe()
+    train.train(cfg, verbose=0, callbacks=[probe])
+    assert probe.epochs == [2, 3]
+    assert probe.start["step"] == kill.state["step"]
+    assert probe.start["learning_rate"] == pytest.approx(kill.state["learning_rate"], rel=1e-6)
+    assert kill.state["learning_rate"] < cfg.train.learning_rate  # the cosine schedule had moved on
+    assert len(probe.start["weights"]) == len(kill.state["weights"])
+    for restored, saved in zip(probe.start["weights"], kill.state["weights"]):
+        np.testing.assert_array_equal(restored, saved)
+    assert json.load(open(run.summary))["epochs"] == 4
 
 
-def test_marching_cubes_mesh_sits_in_the_voxel_cube():
-    grid = np.zeros((32, 32, 32), np.float32)
-    grid[8:24, 0:16, 8:24] = 1.0
-    vertices, faces = predict.voxels_to_mesh(grid, 0.5)
-    assert len(faces) > 0
-    np.testing.assert_allclose(vertices.min(axis=0), [-0.25, -0.5, -0.25], atol=1e-6)
-    np.testing.assert_allclose(vertices.max(axis=0), [0.25, 0.0, 0.25], atol=1e-6)
-    with pytest.raises(ValueError, match="lower --threshold"):
-        predict.voxels_to_mesh(grid * 0.1, 0.5)
+def test_resuming_with_another_config_is_refused(tmp_path):
+    run_dir = str(tmp_path / "run")
+    saved = _cfg(str(tmp_path / "data"), run_dir, "train.epochs=4")
+    config.save(saved, run_dir)
+    os.makedirs(runs.RunDir(run_dir).backup)
+    changed = _cfg(str(tmp_path / "data"), run_dir, "train.epochs=5", "train.learning_rate=1e-4")
+    with pytest.raises(cli.UserError, match=r"train.epochs: 4 -> 5; train.learning_rate: 0.001 -> 0.0001.*"
+                                            r"--set run_dir=NEW_DIR"):
+        train.train(changed, verbose=0)
+
+
+@pytest.mark.slow
+def test_init_from_copies_a_submodel(trained, dataset, tmp_path):
+    source_dir, _ = trained
+    source, _ = runs.load_model(source_dir)
+    probe = _Probe()
+    train.train(_cfg(dataset, str(tmp_path / "run"), "train.epochs=1", "train.steps_per_epoch=1",
+                     f"init_from={source_dir}:encoder"), verbose=0, callbacks=[probe])
+    model, _ = runs.load_model(str(tmp_path / "run"), "last")
+    encoder = [np.array(w) for w in source.encoder.weights]
+    started = probe.start["weights"][:len(encoder)]  # the encoder's weights come first
+    for a, b in zip(started, encoder):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(model.decoder.get_weights(), source.decoder.get_weights()))
+    with pytest.raises(cli.UserError, match="has no submodel 'trunk'.*decoder, encoder"):
+        runs.init_from(model, f"{source_dir}:trunk")
 
 
 @pytest.mark.slow
@@ -109,14 +205,29 @@ def test_killed_run_resumes_where_it_stopped(box_dataset, tmp_path):
     os.kill(process.pid, signal.SIGKILL)  # like a Colab runtime going away: no cleanup
     process.wait()
     assert 2 <= epoch < 6, f"run was not interrupted mid-way (epoch {epoch})"
-    assert not os.path.exists(os.path.join(run_dir, train.SUMMARY_FILE))
+    run = runs.RunDir(run_dir)
+    assert not os.path.exists(run.summary)
+    # The checkpoints of every finished epoch were written before the backup counted it.
+    assert os.path.exists(run.last) and os.path.exists(run.best_score)
 
     resumed = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     epochs_run = [line for line in resumed.stdout.splitlines() if line.startswith("Epoch ")]
     assert epochs_run and epochs_run[0] != "Epoch 1/6", epochs_run
     assert epochs_run[-1] == "Epoch 6/6" and len(epochs_run) <= 6 - epoch
-    assert os.path.exists(os.path.join(run_dir, train.SUMMARY_FILE))
+    assert os.path.exists(run.summary)
+
+
+def test_previews_show_different_models_of_every_category(box_dataset):
+    from tf3d.data import pipeline
+    from tf3d.training.previews import pick_examples
+
+    ds = pipeline.make_dataset(box_dataset, "val", batch_size=16, training=False, views="all",
+                               image_size=32, with_metadata=True)
+    chosen = pick_examples(ds, 4)
+    assert chosen["image"].shape == (4, 32, 32, 1) and chosen["voxels"].shape == (4, 32, 32, 32)
+    assert len(set(chosen["model_id"])) == 4  # the first batch alone holds two models' 16 views
+    assert sorted(c.decode() for c in chosen["category"]) == ["chair", "chair", "table", "table"]
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
@@ -143,16 +254,105 @@ def test_corrupt_shards_stop_the_run_or_are_skipped(broken_dataset, tmp_path, ca
                        "--set", "train.epochs=1"]) == 1
     err = capsys.readouterr().err
     assert f"{source.files[0]}: record 2" in err and f"{source.files[1]}: record 1" in err
-    assert "data.skip_bad_records=true" in err
+    assert "data.skip_bad_records=true" in err and "Traceback" not in err
 
     assert train.main([LOCAL, "--set", f"data.dir={directory}", "--set", f"run_dir={tmp_path / 'b'}",
                        "--set", "train.epochs=1", "--set", "data.skip_bad_records=true"]) == 0
     assert "skipping 2 bad record(s)" in capsys.readouterr().out
-    summary = json.load(open(tmp_path / "b" / train.SUMMARY_FILE))
+    summary = json.load(open(tmp_path / "b" / "train_summary.json"))
     assert len(summary["skipped_records"]) == 2
 
 
 def test_missing_dataset_names_the_build_command(tmp_path, capsys):
     assert train.main([LOCAL, "--set", f"data.dir={tmp_path / 'none'}", "--set",
                        f"run_dir={tmp_path / 'run'}"]) == 1
-    assert "python -m pipelines.build synthetic --out" in capsys.readouterr().err
+    assert "python -m pipelines.build synthetic --out" in _one_error_line(capsys.readouterr().err)
+    assert not os.path.exists(tmp_path / "run")  # nothing written before the inputs were found
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.learning_rate=fast", "train.learning_rate must be a number"),
+    ("task.model.nme=x", "did you mean 'name'"),
+])
+def test_config_errors_are_one_line(override, message, tmp_path, capsys):
+    assert train.main([LOCAL, "--set", override, "--set", f"run_dir={tmp_path / 'run'}"]) == 1
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_user_errors_of_predict_and_evaluate_are_one_line(trained, broken_dataset, tmp_path, capsys):
+    run_dir, _ = trained
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    cases = [(str(tmp_path / "missing.png"), "does not exist"), (str(tmp_path), "is a directory"),
+             (str(text), "is not an image")]
+    for image, message in cases:
+        assert predict.main([run_dir, image, "-o", str(tmp_path / "out.obj")]) == 1
+        assert message in _one_error_line(capsys.readouterr().err)
+    assert predict.main([str(tmp_path / "norun"), str(text), "-o", str(tmp_path / "o.obj")]) == 1
+    assert "not a tf3d run directory" in _one_error_line(capsys.readouterr().err)
+
+    directory, source = broken_dataset
+    assert evaluate.main([run_dir, "--data", directory, "--split", "train"]) == 1
+    err = capsys.readouterr().err
+    assert f"{source.files[0]}: record 2" in err and "Traceback" not in err
+
+    damaged = str(tmp_path / "damaged")
+    shutil.copytree(run_dir, damaged)
+    with open(runs.RunDir(damaged).best, "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\0" * 2000)
+    assert evaluate.main([damaged]) == 1
+    assert "cannot be loaded" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_command_lines_hide_tensorflow_start_up_lines(trained):
+    run_dir, _ = trained
+    command = [sys.executable, "-m", "tf3d.evaluate", run_dir, "--max-batches", "1"]
+    quiet = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.strip() == "", quiet.stderr
+    loud = subprocess.run(command + ["--verbose"], cwd=REPO, capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)})
+    assert loud.returncode == 0 and "cudart_stub" in loud.stderr + loud.stdout
+
+
+@pytest.mark.slow
+def test_predicted_mesh_agrees_with_the_records_mask(synthetic_dataset, tmp_path):
+    """Train briefly on a real build, predict from a training record's rendering, and
+    check the mesh's silhouette through the view's camera against the record's mask."""
+    import tensorflow as tf
+
+    from tf3d import alignment, conventions
+    from tf3d.data import pipeline, records
+
+    run_dir = str(tmp_path / "run")
+    # Long enough to fit the ~10 training models; no batch norm, whose moving statistics
+    # would still lag the weights after so few steps.
+    train.train(_cfg(synthetic_dataset, run_dir, "train.epochs=1", "train.steps_per_epoch=800",
+                     "train.learning_rate=0.003", "train.batch_size=16", "train.val_batches=1",
+                     "task.model.norm=none", "task.model.latent_dim=64", "task.model.decoder_filters=[32,16,8]"),
+                verbose=0)
+    source = pipeline.resolve(synthetic_dataset, "train")
+    examples = [records.decode_example(s.numpy()) for s in tf.data.TFRecordDataset(source.files[0]).take(2)]
+    viewpoints = conventions.ViewpointSet.from_dict(source.info["viewpoints"])
+    camera = viewpoints.projections()[0]  # azimuth 0: the viewer frame's camera
+    size = viewpoints.image_size
+    ious = []
+    from PIL import Image
+    import trimesh
+
+    for index, record in enumerate(examples):
+        image_path = str(tmp_path / f"record{index}.png")
+        Image.fromarray(record["images"][0]).save(image_path)
+        mesh_path = str(tmp_path / f"record{index}.obj")
+        assert predict.main([run_dir, image_path, "-o", mesh_path]) == 0
+        mesh = trimesh.load(mesh_path, process=False)
+        seen = alignment.mesh_coverage(mesh.vertices, mesh.faces, camera, size) >= 0.5
+        masks = [alignment.mask_from_alpha(r["masks"][0]) for r in examples]
+        ious.append([alignment.silhouette_iou(seen, m) for m in masks])
+    ious = np.array(ious)  # [prediction, mask]
+    assert ious[0, 0] >= 0.5 and ious[1, 1] >= 0.5, ious
+    assert ious[0, 0] > ious[0, 1] and ious[1, 1] > ious[1, 0], ious  # its own mask, not any mask

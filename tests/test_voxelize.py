@@ -20,9 +20,18 @@ def _box(extents, centre=(0, 0, 0)):
     return trimesh.creation.box(extents, trimesh.transformations.translation_matrix(centre))
 
 
+def _voxel_aligned_box():
+    """(vertices, faces) of a box spanning exactly 32 x 16 x 8 voxels, its faces on voxel boundaries.
+
+    It already spans the cube, so it is not normalized: the normalization fits its footprint's
+    diagonal, not its length, into the cube (`conventions.normalization`).
+    """
+    box = _box([1.0, 0.5, 0.25])
+    return box.vertices, box.faces
+
+
 def test_closed_box_is_filled_exactly():
-    # A box spanning exactly 32 x 16 x 8 voxels, its faces on voxel boundaries.
-    v, f = _normalized(_box([1.0, 0.5, 0.25]))
+    v, f = _voxel_aligned_box()
     grid = voxelize.voxelize(v, f)
     assert grid.sum() == 32 * 16 * 8
     assert grid[:, 8:24, 12:20].all()  # interior filled, not a shell
@@ -76,14 +85,14 @@ def test_unbiased_boundaries_for_boxes_off_the_grid():
 
 
 def test_resolution_64():
-    v, f = _normalized(_box([1.0, 0.5, 0.25]))
+    v, f = _voxel_aligned_box()
     grid = voxelize.voxelize(v, f, resolution=64)
     assert grid.shape == (64, 64, 64) and grid.sum() == 64 * 32 * 16
 
 
 def test_axis_order_is_x_y_z():
     # A box that is long in X, tall in Y, short in Z.
-    v, f = _normalized(_box([1.0, 0.5, 0.25], centre=(0, 0, 0)))
+    v, f = _voxel_aligned_box()
     grid = voxelize.voxelize(v, f)
     extent = [np.ptp(np.nonzero(grid.any(axis=tuple(a for a in range(3) if a != ax)))[0]) + 1
               for ax in range(3)]

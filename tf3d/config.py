@@ -7,8 +7,18 @@ values are checked against the field's type. `save` writes the resolved config
 (every field, defaults included) into the run directory, and `load` reads it
 back for `tf3d.evaluate` and `tf3d.predict`.
 
+The sections `data`, `train` and `eval` are shared by every task. The `task`
+section is a one-of (as TF Model Garden's `OneOfConfig`): `task.name` picks
+the dataclass registered with the task (`tf3d.tasks`), and the section's other
+keys must be fields of that dataclass:
+
+    task:
+      name: paired
+      model: {latent_dim: 256}
+      loss: {name: weighted_bce}
+
 Sections are unpacked into plain constructor and function arguments by the
-entry points; models, losses and the pipeline never see a config object.
+tasks; models, losses and the pipeline never see a config object.
 """
 
 import dataclasses
@@ -41,30 +51,29 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    name: str = "paired"  # registered model builder (tf3d.models.registry)
-    encoder_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64, 128])  # 2D conv widths, each halves h and w
-    latent_dim: int = 256  # size of the image code
-    decoder_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [64, 32, 16])  # 3D transposed-conv widths, 4^3 -> 32^3
-    dropout: float = 0.0  # dropout on the latent code while training
-    norm: str = "batch"  # "batch": batch normalization after every conv; "none"
+class TaskConfig:
+    """Base of the per-task sections; each task registers a subclass (`tf3d.tasks.register`)."""
+
+    name: str = "paired"  # registered task (tf3d.tasks): what is trained and how
+
+    def validate(self, experiment):
+        """Checks the values of this section (`experiment` is the whole `ExperimentConfig`)."""
 
 
-@dataclasses.dataclass
-class LossConfig:
-    name: str = "weighted_bce"  # registered voxel loss: "weighted_bce" or "l1"
-    pos_weight: typing.Optional[float] = None  # weight of occupied voxels; None: from dataset occupancy
+def _default_task():
+    from tf3d import tasks
+
+    return tasks.config_class(TaskConfig.name)()
 
 
 @dataclasses.dataclass
 class TrainConfig:
     epochs: int = 20  # passes over the training split
     batch_size: int = 32  # examples per step
-    learning_rate: float = 1e-3  # Adam learning rate
+    learning_rate: float = 1e-3  # peak learning rate (Adam unless the task says otherwise)
     lr_decay: float = 0.1  # final learning rate as a fraction of the initial one (cosine)
     steps_per_epoch: typing.Optional[int] = None  # None: one pass over the training models
     val_batches: typing.Optional[int] = None  # cap on validation batches per epoch; None: all
-    backup_every_steps: typing.Optional[int] = None  # BackupAndRestore frequency; None: each epoch
     num_previews: int = 4  # validation examples drawn in TensorBoard each epoch
     seed: int = 0  # weights, shuffles and view choice
 
@@ -80,9 +89,9 @@ class EvalConfig:
 class ExperimentConfig:
     name: str = "paired"  # experiment name (shown in logs)
     run_dir: str = "runs/paired"  # checkpoints, logs, previews and the resolved config go here
+    init_from: typing.Optional[str] = None  # "RUN_DIR[:submodel]": start from another run's best weights
+    task: TaskConfig = dataclasses.field(default_factory=_default_task)  # one-of by task.name
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
@@ -117,6 +126,12 @@ def _coerce(value, hint, where):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-3` (no dot) as a string; a float field takes it as a number.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
         return float(value)
@@ -142,11 +157,28 @@ def merge(config, overrides, where=""):
         if key not in fields:
             raise ConfigError(f"unknown config key {path!r}: {_nearest(str(key), list(fields))}")
         current = getattr(config, key)
-        if dataclasses.is_dataclass(current):
+        if isinstance(current, TaskConfig):
+            changes[key] = _merge_task(current, value, path)
+        elif dataclasses.is_dataclass(current):
             changes[key] = merge(current, value, path)
         else:
             changes[key] = _coerce(value, hints[key], path)
     return dataclasses.replace(config, **changes)
+
+
+def _merge_task(current, overrides, where):
+    """Merges into the task one-of: a new `name` starts from that task's defaults."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where} must be a mapping, got {overrides!r}")
+    name = overrides.get("name", current.name)
+    if name != current.name:
+        from tf3d import tasks
+
+        if not isinstance(name, str) or name not in tasks.names():
+            raise ConfigError(f"unknown task {where}.name={name!r}; registered tasks: "
+                              f"{', '.join(tasks.names())}")
+        current = tasks.config_class(name)()
+    return merge(current, overrides, where)
 
 
 def parse_override(text):
@@ -185,31 +217,66 @@ def resolve(path=None, overrides=(), base=None):
     return config
 
 
+def check_choice(where, value, choices):
+    """Raises ConfigError unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigError(f"{where} must be one of {list(choices)}, got {value!r}")
+
+
+def check_positive(where, value):
+    if value <= 0:
+        raise ConfigError(f"{where} must be positive, got {value}")
+
+
 def validate(config):
-    """Checks values that have a type but not every value of it is meaningful."""
+    """Checks values that have a type but not every value of it is meaningful.
+
+    Runs before anything is written, so a bad value fails the command at once.
+    The task section checks its own fields (`TaskConfig.validate`).
+    """
+    from tf3d import tasks
     from tf3d.data import pipeline
 
-    checks = [
-        ("data.train_views", config.data.train_views, pipeline.VIEWS),
-        ("data.val_views", config.data.val_views, pipeline.VIEWS),
-        ("data.frame", config.data.frame, pipeline.FRAMES),
-        ("data.rotation", config.data.rotation, pipeline.ROTATIONS),
-    ]
-    for where, value, choices in checks:
-        if value not in choices:
-            raise ConfigError(f"{where} must be one of {list(choices)}, got {value!r}")
+    check_choice("task.name", config.task.name, tasks.names())
+    check_choice("data.train_views", config.data.train_views, pipeline.VIEWS)
+    check_choice("data.val_views", config.data.val_views, pipeline.VIEWS)
+    check_choice("data.frame", config.data.frame, pipeline.FRAMES)
+    check_choice("data.rotation", config.data.rotation, pipeline.ROTATIONS)
     for where, value in (("train.epochs", config.train.epochs), ("train.batch_size", config.train.batch_size),
-                         ("data.image_size", config.data.image_size), ("model.latent_dim", config.model.latent_dim)):
-        if value <= 0:
-            raise ConfigError(f"{where} must be positive, got {value}")
-    if config.data.image_size % (2 ** len(config.model.encoder_filters)):
-        raise ConfigError(f"data.image_size ({config.data.image_size}) must be divisible by "
-                          f"2**len(model.encoder_filters) = {2 ** len(config.model.encoder_filters)}")
-    if config.loss.pos_weight is not None and config.loss.pos_weight <= 0:
-        raise ConfigError(f"loss.pos_weight must be positive, got {config.loss.pos_weight}")
+                         ("data.image_size", config.data.image_size), ("eval.batch_size", config.eval.batch_size),
+                         ("train.learning_rate", config.train.learning_rate)):
+        check_positive(where, value)
+    if not 0 <= config.train.lr_decay <= 1:
+        raise ConfigError(f"train.lr_decay must be in [0, 1], got {config.train.lr_decay}")
     if not config.eval.thresholds or not all(0 < t < 1 for t in config.eval.thresholds):
         raise ConfigError(f"eval.thresholds must be in (0, 1), got {config.eval.thresholds}")
+    if config.eval.monitor_threshold not in config.eval.thresholds:
+        raise ConfigError(f"eval.monitor_threshold ({config.eval.monitor_threshold:g}) must be one of "
+                          f"eval.thresholds {config.eval.thresholds}")
+    if config.init_from is not None and not config.init_from.strip():
+        raise ConfigError("init_from must be RUN_DIR or RUN_DIR:submodel, got an empty string")
+    config.task.validate(config)
     return config
+
+
+def flatten(config, prefix=""):
+    """`{"train.epochs": 20, ...}`: every leaf of a config (dataclass or dict)."""
+    mapping = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+    flat = {}
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def differences(saved, current, ignore=("run_dir",)):
+    """`[(key, saved value, current value)]` where two configs differ."""
+    a, b = flatten(saved), flatten(current)
+    return [(k, a.get(k, "<absent>"), b.get(k, "<absent>")) for k in sorted(set(a) | set(b))
+            if k not in ignore and a.get(k, "<absent>") != b.get(k, "<absent>")]
 
 
 def to_dict(config):
@@ -217,13 +284,11 @@ def to_dict(config):
 
 
 def save(config, run_dir):
-    """Writes the resolved config to `run_dir/config.yaml`; returns the path."""
-    import tensorflow as tf
+    """Writes the resolved config to `run_dir/config.yaml` (atomically); returns the path."""
+    from tf3d import runs
 
-    tf.io.gfile.makedirs(run_dir)
     path = f"{run_dir.rstrip('/')}/{CONFIG_FILE}"
-    with tf.io.gfile.GFile(path, "w") as fh:
-        yaml.safe_dump(to_dict(config), fh, sort_keys=False)
+    runs.write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
     return path
 
 

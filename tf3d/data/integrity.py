@@ -18,6 +18,7 @@ unreadable; `BadRecord.readable` says how many records before it survive.
 
 import dataclasses
 
+from tf3d.cli import UserError
 from tf3d.data import records
 
 
@@ -43,7 +44,7 @@ class BadRecord:
         return f"{self.file}: record {self.index}{tail}: {self.reason}"
 
 
-class CorruptDataError(RuntimeError):
+class CorruptDataError(UserError, RuntimeError):
     """Raised when a shard holds a record that cannot be read or decoded."""
 
 

@@ -3,7 +3,10 @@
 `make_dataset(source, split, ...)` reads the shards of a tf3d dataset
 (`tf3d.data.records`) from a directory or a shard glob, on a local disk, a
 Drive mount or `gs://` (only `tf.io.gfile` / `TFRecordDataset`; nothing is
-copied). The stages:
+copied). A glob names one split's shards, or every split's with a `{split}`
+placeholder (`gs://b/ds/synthetic-{split}.tfrecord-*`); `resolve_splits`
+resolves several splits at once and refuses a glob that would give two of
+them the same files (training data reused for validation). The stages:
 
     shard names --interleave(parallel, non-deterministic when training)--> serialized records
       --filter bad records (skip_bad_records)--> --shuffle (training)-->
@@ -43,6 +46,7 @@ VIEWS = ("random", "all", "first")
 FRAMES = ("viewer", "object")
 ROTATIONS = ("auto", "table", "angle")
 _GLOB_CHARS = "*?["
+SPLIT_PLACEHOLDER = "{split}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,16 +89,26 @@ def resolve(source, split="train"):
 
     Args:
       source: a dataset directory (holding `dataset_info.json`) or a shard glob
-        such as `gs://bucket/ds/synthetic-train.tfrecord-*`.
-      split: "train", "val" or "test" (ignored for a glob).
+        such as `gs://bucket/ds/synthetic-train.tfrecord-*`. A `{split}` in a
+        glob is replaced by `split`; a glob without it is used as it is, for
+        whatever split is asked (see `resolve_splits`).
+      split: "train", "val" or "test".
 
     Returns:
       a `DatasetSource`.
+
+    Raises:
+      ValueError: `source` or `split` is not one of the above.
+      FileNotFoundError: no shards, naming the command that builds them; or a
+        build whose `dataset_info.json` lists no models (or no records) for
+        `split`.
     """
     import tensorflow as tf
 
     if not isinstance(source, str) or not source:
         raise ValueError(f"source must be a directory or shard glob, got {source!r}")
+    _check_choice("split", split, records.SPLITS)
+    source = source.replace(SPLIT_PLACEHOLDER, split)
     if _is_pattern(source):
         files = tuple(sorted(f for f in tf.io.gfile.glob(source) if not f.endswith(".json")))
         if not files:
@@ -107,11 +121,16 @@ def resolve(source, split="train"):
     files = tuple(sorted(f for f in tf.io.gfile.glob(f"{directory}/*-{split}.tfrecord-*")
                          if records.parse_shard_name(f)))  # not the *.manifest.json beside them
     if not files:
+        _raise_if_split_empty(directory, split)
         raise FileNotFoundError(
             f"no {split!r} shards (*-{split}.tfrecord-*) in {directory}; build the dataset with "
             f"`{_build_hint(directory)}` (or `make data`)")
     info = records.read_info(directory)
     split_info = info.get("splits", {}).get(split, {})
+    if split_info.get("num_records") == 0:
+        raise FileNotFoundError(
+            f"the build in {directory} has no {split!r} records: every one of its models was "
+            f"skipped ({records.INFO_FILE} lists why under `skipped`)")
     viewpoints = info.get("viewpoints")
     return DatasetSource(
         files=files, num_views=int(info["num_views"]),
@@ -119,6 +138,85 @@ def resolve(source, split="train"):
         azimuths=tuple(viewpoints["azimuths"]) if viewpoints else None,
         num_records=dict(split_info["categories"]) if "categories" in split_info else None,
         info=info)
+
+
+def _raise_if_split_empty(directory, split):
+    """FileNotFoundError when `dataset_info.json` exists but gives `split` no models.
+
+    A build of a few models can leave a split empty: `pipelines.shards.split_for`
+    hashes model ids into 80/10/10, so e.g. 4 models often have no `val` one.
+    Saying so beats the generic "no shards" message, which suggests the build
+    is missing or broken.
+    """
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(f"{directory}/{records.INFO_FILE}"):
+        return
+    info = records.read_info(directory)
+    if info.get("splits", {}).get(split, {}).get("shards"):
+        return
+    total = info.get("num_records", sum(e.get("num_records", 0) for e in info.get("splits", {}).values()))
+    if info.get("build_config", {}).get("source") in ("shapenet", "r2n2"):
+        more = "the same build command over more models (more --synsets, a larger --limit)"
+    else:
+        more = (f"`python -m pipelines.build synthetic --out {directory} --num-chairs 20 "
+                f"--num-tables 20` (or more)")
+    raise FileNotFoundError(
+        f"the build in {directory} has no {split!r} models ({total} models in all, too few for "
+        f"an 80/10/10 train/val/test split); build more with {more}")
+
+
+def resolve_splits(source, splits=("train", "val")):
+    """`resolve` for several splits, refusing a glob that gives two splits the same shards.
+
+    A shard glob without `{split}` (`gs://b/ds/synthetic-train.tfrecord-*`)
+    matches the same files whichever split is asked, so validating on it would
+    measure the training data. Directories cannot overlap (their shards are
+    named by split), but are checked all the same.
+
+    Args:
+      source: a dataset directory or shard glob (see `resolve`), e.g.
+        `gs://b/ds/synthetic-{split}.tfrecord-*`.
+      splits: split names, each one of "train", "val", "test". A name given
+        twice is resolved once: training and validating on one split on
+        purpose (an overfitting check) is the caller's choice.
+
+    Returns:
+      dict split -> `DatasetSource`, in the order of `splits`.
+
+    Raises:
+      ValueError: two different splits share shard files (naming the glob
+        and the `{split}` fix), or `splits` is empty or holds an unknown name.
+      FileNotFoundError: as `resolve`, for any of the splits.
+    """
+    if isinstance(splits, str):
+        raise ValueError(f"splits must be a sequence of split names, got the string {splits!r}")
+    splits = tuple(dict.fromkeys(splits))  # repeated names once, order kept
+    if not splits:
+        raise ValueError("splits must name at least one split, got none")
+    for split in splits:
+        _check_choice("splits", split, records.SPLITS)
+    resolved = {split: resolve(source, split) for split in splits}
+    for i, first in enumerate(splits):
+        for second in splits[i + 1:]:
+            shared = sorted(set(resolved[first].files) & set(resolved[second].files))
+            if shared:
+                raise ValueError(
+                    f"data source {source!r} gives the {first!r} and {second!r} splits the same "
+                    f"shard files ({len(shared)}, e.g. {shared[0]}), so {second!r} would read "
+                    f"{first!r} data; put {SPLIT_PLACEHOLDER} in the glob where the split name "
+                    f"goes, e.g. {_split_glob_example(source)}")
+    return resolved
+
+
+def _split_glob_example(source):
+    """`source` with its split name replaced by `{split}`, or a generic example."""
+    name = source.rsplit("/", 1)[-1]
+    for split in records.SPLITS:
+        if f"-{split}." in name:
+            head = source[: len(source) - len(name)]
+            return head + name.replace(f"-{split}.", f"-{SPLIT_PLACEHOLDER}.", 1)
+    return f"gs://bucket/ds/synthetic-{SPLIT_PLACEHOLDER}.tfrecord-*"
 
 
 def _from_first_record(files):

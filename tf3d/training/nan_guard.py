@@ -10,8 +10,10 @@ import math
 
 import keras
 
+from tf3d.cli import UserError
 
-class NonFiniteLossError(FloatingPointError):
+
+class NonFiniteLossError(UserError, FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
