@@ -356,3 +356,26 @@ def test_predicted_mesh_agrees_with_the_records_mask(synthetic_dataset, tmp_path
     ious = np.array(ious)  # [prediction, mask]
     assert ious[0, 0] >= 0.5 and ious[1, 1] >= 0.5, ious
     assert ious[0, 0] > ious[0, 1] and ious[1, 1] > ious[1, 0], ious  # its own mask, not any mask
+
+
+class _MoveAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, source, target):
+        super().__init__()
+        self.source, self.target = source, target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            shutil.move(self.source, self.target)
+
+
+@pytest.mark.slow
+def test_data_that_goes_away_mid_run_is_one_line_and_the_run_resumes(tmp_path):
+    data = write_box_dataset(str(tmp_path / "data"))
+    run_dir = str(tmp_path / "run")
+    cfg = _cfg(data, run_dir, "train.epochs=3")
+    with pytest.raises(cli.UserError, match=r"No such file.*same command resumes"):
+        train.train(cfg, verbose=0, callbacks=[_MoveAfterEpoch(data, str(tmp_path / "away"))])
+    shutil.move(str(tmp_path / "away"), data)
+    probe = _Probe()
+    train.train(cfg, verbose=0, callbacks=[probe])
+    assert probe.epochs[0] >= 1 and probe.epochs[-1] == 2

@@ -161,6 +161,11 @@ def train(cfg, verbose=None, callbacks=()):
         if explained is None:
             raise
         raise explained from None
+    except tf.errors.NotFoundError as error:  # a shard went away mid-run (a Drive mount dropped, say)
+        lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+        missing = next((line for line in lines if "No such file" in line or "not found" in line), lines[-1])
+        raise cli.UserError(f"{missing}; once the data is back, the same command resumes {run.path} "
+                            f"from its last finished epoch") from None
     logs = {k: float(v[-1]) for k, v in history.history.items()}
     best_value = best.read()
     summary = {"task": cfg.task.name, "monitor": monitor, "mode": mode,
