@@ -188,7 +188,11 @@ def main(argv=None):
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     args = parser.parse_args(argv)
-    return cli.run(lambda a: train(config_lib.resolve(a.experiment, a.overrides)) and None, args)
+
+    def body(a):
+        train(config_lib.resolve(a.experiment, a.overrides))
+
+    return cli.run(body, args)
 
 
 if __name__ == "__main__":
