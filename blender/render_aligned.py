@@ -25,6 +25,7 @@ Options:
   --image-size S          overrides the viewpoint set's image size.
   --engine NAME           `workbench` (default) or `cycles`.
   --supersample K         render at K*S and average KxK blocks (default 2).
+  --in-place              the meshes are already normalized: render them where they are.
 
 Inputs: OBJ, PLY, STL, OFF, GLB/glTF. File coordinates are taken to be in
 tf3d's world frame (+Y up, ShapeNet's), glTF's own Y-up frame included.
@@ -135,6 +136,9 @@ def _parser():
     parser.add_argument("--engine", choices=sorted(ENGINES), default=DEFAULT_ENGINE)
     parser.add_argument("--supersample", type=int, default=DEFAULT_SUPERSAMPLE,
                         help="render at K x size and area-average KxK blocks")
+    parser.add_argument("--in-place", action="store_true",
+                        help="meshes are already in tf3d's normalized frame: render them where they are "
+                             "instead of normalizing them into the voxel cube")
     return parser
 
 
@@ -144,7 +148,7 @@ def _script_argv(argv):
 
 
 def parse_args(args):
-    """(jobs [(mesh, out_dir)], viewpoints, engine, supersample) from script arguments."""
+    """(jobs [(mesh, out_dir)], viewpoints, engine, supersample, in_place) from script arguments."""
     parser = _parser()
     ns = parser.parse_args(args)
     if len(ns.mesh) != len(ns.out):
@@ -178,7 +182,7 @@ def parse_args(args):
         viewpoints = dataclasses.replace(viewpoints, image_size=ns.image_size)
     if ns.supersample < 1:
         parser.error(f"--supersample must be >= 1, got {ns.supersample}")
-    return jobs, viewpoints, ns.engine, ns.supersample
+    return jobs, viewpoints, ns.engine, ns.supersample, ns.in_place
 
 
 # ----------------------------------------------------------------------------
@@ -402,8 +406,12 @@ def _matrix(obj):
     return np.array([list(row) for row in obj.matrix_world], dtype=np.float64)
 
 
-def place_mesh(objects, to_tf3d):
+def place_mesh(objects, to_tf3d, in_place=False):
     """Normalize the imported objects into the voxel cube, laid out in Blender's frame.
+
+    With `in_place` the mesh is taken as already normalized (scale 1, no
+    translation): meshes that tf3d itself made in that frame (a fitted mesh)
+    render where they are.
 
     Returns (scale, translation) of `conventions.normalization`, in tf3d's frame.
     """
@@ -427,6 +435,8 @@ def place_mesh(objects, to_tf3d):
         scale, translation = conventions.normalization(np.concatenate(points))
     except ValueError as e:
         raise MeshError(str(e)) from None
+    if in_place:
+        scale, translation = 1.0, np.zeros(3)
     # Blender world <- tf3d normalized <- tf3d as imported <- Blender world of the import.
     to_tf3d4 = np.eye(4)
     to_tf3d4[:3, :3] = to_tf3d
@@ -517,11 +527,11 @@ def _clear_mesh_data():
         bpy.data.batch_remove(orphans)
 
 
-def render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch):
+def render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place=False):
     """Render one mesh into `out_dir`; raises MeshError and writes nothing if it cannot."""
     try:
         objects, to_tf3d = _import(mesh_path)
-        scale, translation = place_mesh(objects, to_tf3d)
+        scale, translation = place_mesh(objects, to_tf3d, in_place)
         images, masks = render_views(camera, viewpoints, supersample, scratch)
     finally:
         _clear_mesh_data()
@@ -535,7 +545,7 @@ def render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, s
 
 
 def main(argv):
-    jobs, viewpoints, engine, supersample = parse_args(_script_argv(argv))
+    jobs, viewpoints, engine, supersample, in_place = parse_args(_script_argv(argv))
     try:
         import bpy
     except ImportError:
@@ -548,7 +558,7 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="tf3d_render_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as scratch:
         for mesh_path, out_dir in jobs:
             try:
-                render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch)
+                render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place)
             except MeshError as e:
                 failed += 1
                 sys.stderr.write(f"render_aligned: FAILED {mesh_path}: {e}\n")

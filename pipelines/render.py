@@ -70,7 +70,7 @@ def _command(backend, executable, args):
 
 
 def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=None,
-                  engine="workbench", backend="auto", supersample=None, timeout=None):
+                  engine="workbench", backend="auto", supersample=None, timeout=None, in_place=False):
     """Render every mesh of a batch from every view, in one subprocess.
 
     Args:
@@ -82,6 +82,8 @@ def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=No
       backend: "auto" (bpy if importable, else the blender binary), "bpy" or "blender".
       supersample: KxK samples per pixel (default: the script's).
       timeout: seconds for the whole batch, or None.
+      in_place: the meshes are already in tf3d's normalized frame; render them
+        where they are (default: normalize each into the voxel cube).
 
     Returns:
       list of (mesh_path, reason) for the meshes that failed (nothing was
@@ -111,6 +113,8 @@ def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=No
         args = ["--list", list_path, "--viewpoints", views_path, "--engine", engine]
         if supersample is not None:
             args += ["--supersample", str(int(supersample))]
+        if in_place:
+            args.append("--in-place")
         try:
             proc = subprocess.run(_command(kind, executable, args), capture_output=True, text=True, errors="replace",
                                   timeout=timeout)

@@ -268,12 +268,11 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
 
     if not sources:
         raise ValueError("sources is empty: there is nothing to build")
-    check_unique_ids(sources)
+    plan = plan_shards(sources, models_per_shard)  # checks the ids before anything is written
     os.makedirs(out_dir, exist_ok=True)
     fingerprint = hashlib.sha256(json.dumps(dict(build_config, voxel_packing=records.VOXEL_PACKING,
                                                  normalization=_conventions().NORMALIZATION_VERSION),
                                             sort_keys=True).encode()).hexdigest()[:16]
-    plan = plan_shards(sources, models_per_shard)
     planned = set()
     jobs = []
     for split, shards in plan.items():

@@ -320,3 +320,24 @@ def test_cycles_is_aligned_too(tmp_path):
     assert cameras["engine"] == "CYCLES" and masks.shape == (2, 48, 48)
     fine = _coverages(_asymmetric(), cameras, supersample=4)
     assert _ious(masks, fine).min() >= 0.95
+
+
+@needs_bpy
+@pytest.mark.slow
+def test_in_place_renders_an_already_normalized_mesh_where_it_is(tmp_path):
+    from pipelines import meshes
+
+    box = trimesh.creation.box([0.2, 0.3, 0.1])
+    box.apply_translation([0.2, -0.1, 0.05])  # small and off-centre: normalization would move it
+    path = str(tmp_path / "box.obj")
+    meshes.save_obj(path, box.vertices, box.faces)
+    views = conventions.ViewpointSet(azimuths=(0.0, 90.0), image_size=64)
+    assert render.render_meshes([(path, tmp_path / "in_place")], views, backend="bpy", in_place=True) == []
+    assert render.render_meshes([(path, tmp_path / "normalized")], views, backend="bpy") == []
+    _, in_place, cameras = render.load_rendering(tmp_path / "in_place")
+    _, normalized, _ = render.load_rendering(tmp_path / "normalized")
+    assert cameras["normalization"] == {"scale": 1.0, "translation": [0.0, 0.0, 0.0]}
+    for view, projection in enumerate(views.projections()):
+        reference = alignment.mesh_coverage(box.vertices, box.faces, projection, 64, supersample=2) >= 0.5
+        assert alignment.silhouette_iou(in_place[view] >= 128, reference) >= 0.95, view
+        assert alignment.silhouette_iou(normalized[view] >= 128, reference) < 0.5, view

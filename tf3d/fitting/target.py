@@ -24,14 +24,6 @@ import numpy as np
 from tf3d import conventions
 from tf3d.fitting.config import parse_target
 
-# Tiny triangles at these points pin Blender's normalization (`conventions.normalization`)
-# to the identity for a mesh already inside the cube, so that `render_meshes` draws it
-# where it is instead of re-fitting it to the cube; at 1e-4 units they cover no sample.
-_PIN_POINTS = np.array([[0, 0.5, 0], [0, -0.5, 0], [0.49, 0, 0], [-0.49, 0, 0], [0, 0, 0.49],
-                        [0, 0, -0.49]], dtype=np.float64)
-_PIN_SIZE = 1e-4
-
-
 @dataclasses.dataclass(frozen=True)
 class Target:
     """A normalized target mesh: `vertices [V, 3]` float64, `faces [F, 3]` int64, and its name."""
@@ -105,16 +97,6 @@ def projections(viewpoint_sets):
     return np.concatenate([v.projections() for v in viewpoint_sets]).astype(np.float32)
 
 
-def write_pinned_obj(path, vertices, faces):
-    """Writes an OBJ that `render_meshes` draws in place (see `_PIN_POINTS`)."""
-    from pipelines import meshes
-
-    corner = np.array([[0, 0, 0], [_PIN_SIZE, 0, 0], [0, _PIN_SIZE, 0]])
-    pins = (_PIN_POINTS[:, None, :] + corner[None]).reshape(-1, 3)  # [18, 3]
-    pin_faces = len(vertices) + np.arange(len(pins)).reshape(-1, 3)
-    meshes.save_obj(path, np.concatenate([vertices, pins]), np.concatenate([faces, pin_faces]))
-
-
 def cache_dir():
     root = os.environ.get("TF3D_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tf3d")
     return os.path.join(root, "fit_targets")
@@ -125,7 +107,7 @@ def render_masks(target, viewpoint_sets, supersample=2):
 
     Cached: the same mesh and views are rendered once.
     """
-    from pipelines import render
+    from pipelines import meshes, render
 
     key = hashlib.sha256()
     key.update(np.ascontiguousarray(target.vertices, np.float64).tobytes())
@@ -137,11 +119,12 @@ def render_masks(target, viewpoint_sets, supersample=2):
         os.makedirs(cache_dir(), exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
             mesh_path = os.path.join(tmp, "target.obj")
-            write_pinned_obj(mesh_path, target.vertices, target.faces)
+            meshes.save_obj(mesh_path, target.vertices, target.faces)
             masks = []
             for i, viewpoints in enumerate(viewpoint_sets):
                 out = os.path.join(tmp, f"views{i}")
-                failures = render.render_meshes([(mesh_path, out)], viewpoints, supersample=supersample)
+                failures = render.render_meshes([(mesh_path, out)], viewpoints, supersample=supersample,
+                                                in_place=True)
                 if failures:
                     raise ValueError(f"Blender could not render the target {target.name}: {failures[0][1]}")
                 masks.append(render.load_rendering(out)[1])
@@ -161,7 +144,7 @@ def render_pictures(meshes_list, out_dir, azimuth=35.0, elevation=25.0, image_si
     Returns:
       `[N, S, S]` uint8 grayscale images, one per mesh.
     """
-    from pipelines import render
+    from pipelines import meshes, render
 
     viewpoints = conventions.ViewpointSet(azimuths=(azimuth,), elevation=elevation,
                                           image_size=image_size)
@@ -170,9 +153,9 @@ def render_pictures(meshes_list, out_dir, azimuth=35.0, elevation=25.0, image_si
         jobs = []
         for i, (vertices, faces) in enumerate(meshes_list):
             path = os.path.join(scratch, f"mesh{i}.obj")
-            write_pinned_obj(path, np.asarray(vertices, np.float64), np.asarray(faces, np.int64))
+            meshes.save_obj(path, np.asarray(vertices, np.float64), np.asarray(faces, np.int64))
             jobs.append((path, os.path.join(scratch, f"render{i}")))
-        failures = render.render_meshes(jobs, viewpoints)
+        failures = render.render_meshes(jobs, viewpoints, in_place=True)
         if failures:
             raise ValueError(f"Blender could not render {failures[0][0]}: {failures[0][1]}")
         return np.stack([render.load_rendering(out)[0][0] for _, out in jobs])
