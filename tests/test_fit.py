@@ -82,6 +82,7 @@ def test_silhouette_fit_beats_the_sphere_on_held_out_views(tmp_path):
     ("losses.silhouette_l2=1", "does not apply to mode 'points'"),
     ("losses={chamfer: 0, quadric: 0}", "nothing would pull"),
     ("radius=0.7", "radius must be below 0.5"),
+    ("optimizer.schedule=linear", "optimizer.schedule"),
 ])
 def test_config_errors_are_one_line_and_write_nothing(tmp_path, capsys, override, message):
     out_dir = tmp_path / "never"
@@ -97,6 +98,21 @@ def test_optimizer_kwargs_merge_and_reset_with_a_new_name():
     assert type(fit_config.build_optimizer(cfg.optimizer)).__name__ == "SGD"
     cfg = fit_config.resolve(POINTS, ["optimizer={name: sgd, kwargs: {momentum: 0.9}}", "optimizer.name=rmsprop"])
     assert cfg.optimizer.kwargs == {}
+
+
+def test_cosine_schedule_decays_over_the_fit_steps():
+    cfg = fit_config.resolve(POINTS, ["optimizer={name: sgd, learning_rate: 0.5, schedule: cosine, "
+                                      "kwargs: {momentum: 0.9}}"])
+    optimizer = fit_config.build_optimizer(cfg.optimizer, steps=100)
+    assert type(optimizer).__name__ == "SGD" and optimizer.get_config()["momentum"] == 0.9
+    rates = []
+    for step in (0, 50, 100):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    np.testing.assert_allclose(rates, [0.5, 0.25, 0.0], atol=1e-6)
+    constant = fit_config.build_optimizer(fit_config.resolve(POINTS).optimizer, steps=100)
+    constant.iterations.assign(100)
+    assert float(constant.learning_rate) == pytest.approx(fit_config.resolve(POINTS).optimizer.learning_rate)
 
 
 def test_a_mesh_file_target_is_normalized(tmp_path):

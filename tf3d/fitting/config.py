@@ -26,6 +26,7 @@ from tf3d import config as config_lib
 from tf3d.config import ConfigError
 
 MODES = ("points", "silhouettes")
+SCHEDULES = ("constant", "cosine")
 LAYOUTS = ("rings", "dataset")
 MESH_EXTENSIONS = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 CONFIG_FILE = "config.yaml"
@@ -45,7 +46,8 @@ class LossWeights:
 @dataclasses.dataclass
 class OptimizerConfig:
     name: str = "adam"  # any name keras.optimizers.get knows: adam, sgd, rmsprop, adamw, ...
-    learning_rate: float = 0.01  # constant learning rate
+    learning_rate: float = 0.01  # initial learning rate
+    schedule: str = "constant"  # "constant", or "cosine": decays to 0 over the fit's steps
     kwargs: typing.Dict[str, typing.Any] = dataclasses.field(default_factory=dict)  # other constructor arguments
 
 
@@ -117,14 +119,22 @@ def _merge(config, overrides):
     return dataclasses.replace(merged, optimizer=dataclasses.replace(merged.optimizer, kwargs=base))
 
 
-def build_optimizer(optimizer):
-    """The Keras optimizer of an `OptimizerConfig`; ConfigError if Keras refuses it."""
+def build_optimizer(optimizer, steps=1):
+    """The Keras optimizer of an `OptimizerConfig` for a fit of `steps` steps.
+
+    ConfigError if Keras refuses it.
+    """
     import keras
 
-    spec = {"class_name": optimizer.name,
-            "config": dict(optimizer.kwargs, learning_rate=optimizer.learning_rate)}
+    rate = optimizer.learning_rate
+    spec = {"class_name": optimizer.name, "config": dict(optimizer.kwargs, learning_rate=rate)}
     try:
-        return keras.optimizers.get(spec)
+        built = keras.optimizers.get(spec)
+        if optimizer.schedule == "cosine":
+            # set after construction: a schedule object is not a valid `get` config value
+            decay = keras.optimizers.schedules.CosineDecay(rate, steps)
+            built = built.from_config(dict(built.get_config(), learning_rate=decay))
+        return built
     except (ValueError, TypeError) as error:
         raise ConfigError(f"optimizer {optimizer.name!r} with {spec['config']}: "
                           f"{str(error).splitlines()[0]}") from None
@@ -147,6 +157,7 @@ def validate(config):
     """Checks the values; raises ConfigError naming the key. Returns `config`."""
     config_lib.check_choice("mode", config.mode, MODES)
     config_lib.check_choice("views.layout", config.views.layout, LAYOUTS)
+    config_lib.check_choice("optimizer.schedule", config.optimizer.schedule, SCHEDULES)
     parse_target(config.target)
     if not 0 <= config.level <= 6:
         raise ConfigError(f"level must be in [0, 6], got {config.level}")

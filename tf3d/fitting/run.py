@@ -169,7 +169,7 @@ def fit(config, progress=True):
                                     masks=target_lib.render_masks(target, views, config.views.supersample))
 
     offsets = tf.Variable(tf.zeros_like(template), name="offsets")
-    optimizer = config_lib.build_optimizer(config.optimizer)
+    optimizer = config_lib.build_optimizer(config.optimizer, config.steps)
     target_v = tf.constant(target.vertices, tf.float32)
     target_f = tf.constant(target.faces, tf.int32)
 
