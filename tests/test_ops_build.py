@@ -1,11 +1,14 @@
 """Tests of tf3d.ops.build and tf3d.ops.backend: compiling, caching, selecting."""
 
 import ctypes
+import hashlib
+import json
 import os
 import pathlib
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import numpy as np
@@ -36,16 +39,78 @@ def test_import_builds_and_loads_nothing(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing compiled
 
 
-def test_key_depends_on_sources_and_tensorflow(tmp_path):
+def test_key_depends_on_sources_tensorflow_and_flags(tmp_path):
     source = tmp_path / "tiny.cc"
     source.write_text(_TINY)
-    compiler = build.find_compiler()
-    key = build.build_key([source], compiler, ["-DA"], [], "2.21.0")
-    assert key == build.build_key([source], compiler, ["-DA"], [], "2.21.0")
-    assert key != build.build_key([source], compiler, ["-DA"], [], "2.22.0")
-    assert key != build.build_key([source], compiler, ["-DB"], [], "2.21.0")
+    key = build.build_key([source], ["-DA"], [], "2.21.0")
+    assert key == build.build_key([source], ["-DA"], [], "2.21.0")
+    assert key != build.build_key([source], ["-DA"], [], "2.22.0")
+    assert key != build.build_key([source], ["-DB"], [], "2.21.0")
+    assert key != build.build_key([source], ["-DA"], ["-lB"], "2.21.0")
     source.write_text(_TINY + "// changed\n")
-    assert key != build.build_key([source], compiler, ["-DA"], [], "2.21.0")
+    assert key != build.build_key([source], ["-DA"], [], "2.21.0")
+
+
+def _no_compiler(monkeypatch, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("CXX", "no-such-compiler-tf3d")
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def test_cached_library_is_found_without_a_compiler(tmp_path, monkeypatch):
+    (tmp_path / "tiny.cc").write_text(_TINY)
+    library = build.build_library([tmp_path / "tiny.cc"], tmp_path / "cache")
+    manifest = json.loads((library.parent / build.MANIFEST_NAME).read_text())
+    assert manifest["key"] == library.parent.name
+    assert manifest["compiler"] == build.find_compiler() and manifest["compiler_version"]
+    assert manifest["sources"] == {"tiny.cc": hashlib.sha256(_TINY.encode()).hexdigest()}
+    _no_compiler(monkeypatch, tmp_path)
+    assert build.build_library([tmp_path / "tiny.cc"], tmp_path / "cache") == library
+    (tmp_path / "tiny.cc").write_text(_TINY + "// changed\n")  # a miss does need one
+    with pytest.raises(build.CompilerNotFoundError):
+        build.build_library([tmp_path / "tiny.cc"], tmp_path / "cache")
+
+
+def test_ops_library_variable_loads_without_building(tmp_path, monkeypatch):
+    library = build.build_library()
+    _no_compiler(monkeypatch, tmp_path)
+    monkeypatch.setattr(build, "_loaded", None)
+    monkeypatch.setenv("TF3D_CACHE_DIR", str(tmp_path / "unused-cache"))
+    monkeypatch.setenv(build.LIBRARY_ENV_VAR, str(library))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its manifest matches these sources: no warning
+        assert build.library_path() == library
+        assert hasattr(build.load_library(), "mesh_silhouette")
+    assert not (tmp_path / "unused-cache").exists()
+    monkeypatch.setenv(build.LIBRARY_ENV_VAR, str(tmp_path / "missing.so"))
+    with pytest.raises(FileNotFoundError, match=build.LIBRARY_ENV_VAR):
+        build.library_path()
+
+
+def test_failed_compile_stops_the_other_compilers(tmp_path, monkeypatch):
+    # A fake compiler: bad.cc fails at once, slow.cc would finish (and leave a
+    # marker) two seconds later unless it is killed first.
+    marker = tmp_path / "slow-finished"
+    compiler = tmp_path / "fake-cxx"
+    compiler.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        case "$*" in
+          *--version*) echo "fake 1.0" ;;
+          *bad.cc*) echo "bad.cc:1: error: no"; exit 1 ;;
+          *slow.cc*) sleep 2; touch {marker} ;;
+        esac
+    """))
+    compiler.chmod(0o755)
+    for name in ("bad.cc", "slow.cc"):
+        (tmp_path / name).write_text(_TINY)
+    monkeypatch.setenv("CXX", str(compiler))
+    with pytest.raises(RuntimeError, match="bad.cc:1: error"):
+        build.build_library([tmp_path / "bad.cc", tmp_path / "slow.cc"], tmp_path / "cache")
+    time.sleep(3)
+    assert not marker.exists()
+    (key_dir,) = (tmp_path / "cache").iterdir()
+    assert [p.name for p in key_dir.iterdir()] == [".lock"]  # no scratch directory left
 
 
 @pytest.mark.slow
@@ -66,14 +131,15 @@ def test_concurrent_builds_share_one_intact_library(tmp_path):
     assert len(paths) == 1
     library = pathlib.Path(paths.pop())
     assert ctypes.CDLL(str(library)).tf3d_answer() == 42
-    leftovers = [p.name for p in library.parent.iterdir() if p.name not in (library.name, ".lock")]
+    leftovers = [p.name for p in library.parent.iterdir()
+                 if p.name not in (library.name, build.MANIFEST_NAME, ".lock")]
     assert leftovers == []  # temporary build directories are gone
 
 
-def test_missing_compiler_names_the_package(monkeypatch):
+def test_missing_compiler_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", "no-such-compiler-tf3d")
     with pytest.raises(build.CompilerNotFoundError, match="g\\+\\+"):
-        build.build_library()
+        build.build_library(root=tmp_path)  # an empty cache: it must compile
 
 
 @pytest.mark.slow

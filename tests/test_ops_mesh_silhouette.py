@@ -8,7 +8,10 @@ import tensorflow as tf
 
 from tf3d.ops import testing as ops_testing
 from tf3d import alignment, conventions
-from tf3d.ops import mesh_silhouette, mesh_silhouette_reference, primitives
+from tf3d.ops import build, mesh_silhouette, mesh_silhouette_reference, primitives
+
+BOTH = pytest.mark.parametrize("render", [mesh_silhouette, mesh_silhouette_reference],
+                               ids=["native", "reference"])
 
 
 def _bumpy_spheres(batch, seed):
@@ -21,16 +24,118 @@ def _bumpy_spheres(batch, seed):
 @pytest.mark.parametrize("perspective", [True, False])
 @pytest.mark.parametrize("sigma", [3e-3, 3e-4])
 def test_op_matches_reference(perspective, sigma):
+    # Values and both gradients: the vertices' and the cameras'.
     vertices, faces = _bumpy_spheres(2, seed=4)
     projection = ops_testing.cameras(2, 14, perspective)
-    value, grad = ops_testing.assert_matches_reference(
-        lambda v: mesh_silhouette(v, faces, projection, (14, 11), sigma=sigma,
-                                  perspective=perspective),
-        lambda v: mesh_silhouette_reference(v, faces, projection.astype(np.float64), (14, 11),
-                                            sigma=sigma, perspective=perspective),
-        vertices)
+    value, (_, grad_projection) = ops_testing.assert_matches_reference(
+        lambda v, p: mesh_silhouette(v, faces, p, (14, 11), sigma=sigma, perspective=perspective),
+        lambda v, p: mesh_silhouette_reference(v, faces, p, (14, 11), sigma=sigma,
+                                               perspective=perspective),
+        (vertices, projection))
     assert value.shape == (2, 14, 11)
     assert value.max() > 0.99 and value.min() < 0.01  # both inside and outside pixels
+    assert np.all(np.abs(grad_projection).reshape(2, -1).max(axis=1) > 0)  # every camera
+
+
+def test_tile_boundaries_40x33():
+    # 8 x 8 tiles: 40 x 33 ends in a one-pixel column of partial tiles, and
+    # the sphere's edge crosses tiles and the image border.
+    vertices, faces = primitives.icosphere(2, radius=0.62)
+    vertices = vertices[None] + np.random.default_rng(8).normal(0, 0.02, (1,) + vertices.shape)
+    projection = ops_testing.cameras(1, 40)
+    value, _ = ops_testing.assert_matches_reference(
+        lambda v, p: mesh_silhouette(v, faces, p, (40, 33), sigma=3e-3),
+        lambda v, p: mesh_silhouette_reference(v, faces, p, (40, 33), sigma=3e-3),
+        (vertices, projection))
+    assert value[0, :, 32].max() > 0.99 and value[0, 39].max() < 0.5  # the last column is covered
+
+
+def test_faces_crossing_the_near_plane_are_dropped():
+    # A camera at z = -2.5 looking down +Z: depth = z + 2.5 exactly, so one
+    # vertex sits at depth 0 and one behind the camera. Faces using them are
+    # dropped in both implementations, with finite (zero) gradients.
+    size = 16
+    extrinsic = conventions.look_at_extrinsics((0.0, 0.0, -2.5))
+    projection = conventions.projection_matrix(conventions.intrinsics(40.0, size), extrinsic)[None]
+    sphere, sphere_faces = primitives.icosphere(1, radius=0.4)
+    extra = np.array([[0.3, 0.2, -2.5], [-0.2, 0.1, -3.0], [0.1, -0.1, -1.0], [0.2, 0.3, -2.3],
+                      [-0.1, -0.2, -1.5]])  # depths 0, -0.5, 1.5, 0.2, 1.0
+    n = len(sphere)
+    vertices = np.concatenate([sphere, extra])[None]
+    kept = np.concatenate([sphere_faces, [[n + 2, n + 3, n + 4]]])
+    crossing = [[n, n + 2, n + 3], [n + 1, n + 2, n + 3], [n + 1, n + 4, n]]
+    faces = np.concatenate([kept, crossing])
+    value, (grad, _) = ops_testing.assert_matches_reference(
+        lambda v, p: mesh_silhouette(v, faces, p, size, sigma=1e-3),
+        lambda v, p: mesh_silhouette_reference(v, faces, p, size, sigma=1e-3),
+        (vertices, projection))
+    without = mesh_silhouette(vertices.astype(np.float32), kept, projection.astype(np.float32),
+                              size, sigma=1e-3)
+    np.testing.assert_array_equal(value, without.numpy())
+    _, (ref_grad, ref_grad_projection) = ops_testing.value_and_gradient(
+        lambda v, p: mesh_silhouette_reference(v, faces, p, size, sigma=1e-3),
+        (vertices, projection), tf.float64)
+    assert np.all(np.isfinite(ref_grad)) and np.all(np.isfinite(ref_grad_projection))
+    assert not np.any(grad[0, n:n + 2]) and not np.any(ref_grad[0, n:n + 2])
+
+
+def test_singular_orthographic_camera_is_valid():
+    # A silhouette needs no depth: an orthographic camera with a constant
+    # depth row (singular left 3x3) renders what the usual one does.
+    vertices, faces = _bumpy_spheres(1, seed=9)
+    usual = ops_testing.cameras(1, 12, perspective=False)
+    flat = usual.copy()
+    flat[0, 2] = [0.0, 0.0, 0.0, 1.0]
+    value, _ = ops_testing.assert_matches_reference(
+        lambda v, p: mesh_silhouette(v, faces, p, 12, sigma=1e-3, perspective=False),
+        lambda v, p: mesh_silhouette_reference(v, faces, p, 12, sigma=1e-3, perspective=False),
+        (vertices, flat))
+    expected = mesh_silhouette(vertices.astype(np.float32), faces, usual, 12, sigma=1e-3,
+                               perspective=False)
+    np.testing.assert_array_equal(value, expected.numpy())
+
+
+@pytest.mark.parametrize("perspective", [True, False])
+def test_camera_gradient_matches_finite_differences(perspective):
+    vertices, faces = primitives.icosphere(0, radius=0.4)
+    vertices = vertices[None] + np.random.default_rng(10).normal(0, 0.02, (1,) + vertices.shape)
+    projection = ops_testing.cameras(1, 6, perspective)
+    # The reference's Jacobian, in float64, against central differences ...
+    fn = functools.partial(mesh_silhouette_reference, vertices, faces, image_size=6, sigma=0.05,
+                           perspective=perspective)
+    assert ops_testing.jacobian_error(lambda p: fn(projection=p),
+                                      projection.astype(np.float64)) < 1e-6
+    # ... and the kernel's along a random direction (the op takes float32).
+    direction = np.random.default_rng(11).normal(size=projection.shape)
+    error = ops_testing.finite_difference_error(
+        lambda p: mesh_silhouette(vertices.astype(np.float32), faces, p, 6, sigma=0.05,
+                                  perspective=perspective), projection, direction)
+    assert error < 5e-3, error
+
+
+def test_recovers_perturbed_cameras():
+    """Can it optimise? Poses knocked off by a few degrees and centimetres come back."""
+    size = 32
+    views = conventions.ViewpointSet(azimuths=(20.0, 140.0, 260.0), elevation=25.0,
+                                     image_size=size)
+    cube, faces = primitives.box(0.5)
+    vertices = np.repeat((cube * [0.7, 0.5, 0.3] + [0.1, -0.05, 0.0])[None], 3, axis=0)
+
+    def render(projection):
+        return mesh_silhouette(vertices.astype(np.float32), faces, projection, size, sigma=2e-3)
+
+    target = render(views.projections().astype(np.float32))
+    rng = np.random.default_rng(0)
+    rotation, translation = rng.normal(0, 0.05, (2, 3, 3)).astype(np.float32)
+    moved = ops_testing.moved_projections(views.intrinsics(), views.extrinsics(),
+                                          tf.constant(rotation), tf.constant(translation))
+    start = np.linalg.inv(views.intrinsics())[None] @ moved.numpy()  # wrong extrinsics
+    first, last, found_rotation, found_translation = ops_testing.recover_cameras(
+        render, target, views.intrinsics().astype(np.float32), start.astype(np.float32),
+        steps=200, learning_rate=0.005)
+    assert last < 1e-3 * first, (first, last)
+    np.testing.assert_allclose(found_rotation, -rotation, atol=1e-3)
+    np.testing.assert_allclose(found_translation, -translation, atol=1e-3)
 
 
 def test_reference_chunks_agree_with_whole_image():
@@ -109,6 +214,84 @@ def test_shape_and_argument_errors(vertices, faces, projection, kwargs, message)
                         np.asarray(projection, np.float32), kwargs.pop("image_size"), **kwargs)
 
 
+@BOTH
+def test_int64_face_indices_are_checked_before_the_cast(render):
+    # 2**32 + 2 used to wrap to vertex 2 in the int32 cast, silently.
+    vertices, faces = primitives.icosphere(0, radius=0.4)
+    faces = faces.astype(np.int64)
+    faces[3, 1] += 2 ** 32
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"faces\[3\]"):
+        render(vertices[None], faces, ops_testing.cameras(1, 8), 8, sigma=1e-3)
+
+
+@BOTH
+def test_nan_inputs_are_rejected(render):
+    vertices, faces = primitives.icosphere(0, radius=0.4)
+    vertices = np.repeat(vertices[None], 2, axis=0)
+    projection = ops_testing.cameras(2, 8)
+    bad = vertices.copy()
+    bad[1, 5, 2] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"vertices\[1 5\]"):
+        render(bad, faces, projection, 8, sigma=1e-3)
+    bad = projection.copy()
+    bad[1, 0, 3] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"projection\[1\]"):
+        render(vertices, faces, bad, 8, sigma=1e-3)
+    with pytest.raises(ValueError, match="sigma"):
+        render(vertices, faces, projection, 8, sigma=np.nan)
+
+
+@BOTH
+@pytest.mark.parametrize("batch, num_vertices, num_faces", [(0, 12, 20), (2, 12, 0), (2, 0, 0)])
+def test_empty_batches_and_meshes(render, batch, num_vertices, num_faces):
+    vertices, faces = primitives.icosphere(0, radius=0.4)
+    vertices = tf.constant(np.zeros((batch, num_vertices, 3)) + vertices[:num_vertices], tf.float32)
+    projection = tf.constant(ops_testing.cameras(2, 8)[:batch])
+    with tf.GradientTape() as tape:
+        tape.watch([vertices, projection])
+        value = render(vertices, faces[:num_faces], projection, (8, 5), sigma=1e-3)
+    grad_vertices, grad_projection = tape.gradient(value, [vertices, projection])
+    assert value.shape == (batch, 8, 5) and not np.any(value.numpy())
+    assert grad_vertices.shape == (batch, num_vertices, 3) and not np.any(grad_vertices.numpy())
+    assert grad_projection.shape == (batch, 3, 4) and not np.any(grad_projection.numpy())
+
+
+def test_absurd_sizes_fail_cleanly():
+    vertices, faces = primitives.icosphere(0, radius=0.4)
+    vertices = np.repeat(vertices[None], 4, axis=0)
+    projection = ops_testing.cameras(4, 8)
+    with pytest.raises(ValueError, match="image_size"):
+        mesh_silhouette(vertices, faces, projection, 2 ** 20, sigma=1e-3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="pixels"):  # B * h * w too many
+        mesh_silhouette(vertices, faces, projection, 2 ** 15 + 1, sigma=1e-3)
+    # The kernel on its own: a 2**20 square segfaulted while binning, before
+    # the output existed; a 2**32 square overflowed the shape and aborted.
+    library = build.load_library()
+    for side in (2 ** 20, 2 ** 32):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="pixels"):
+            library.mesh_silhouette(vertices[:1], faces, projection[:1], height=side, width=side,
+                                    sigma=1e-3)
+
+
+def test_faces_far_off_screen_are_harmless():
+    # Projected coordinates near the float range are clamped before the
+    # integer casts of the binning.
+    vertices, faces = primitives.icosphere(0, radius=0.4)
+    far = np.concatenate([vertices * 1e30 + 1e35, vertices * 1e30 - 1e35])[None]
+    faces = np.concatenate([faces, faces + len(vertices)])
+    projection = ops_testing.cameras(1, 16, perspective=False)
+    value, (grad, _) = ops_testing.value_and_gradient(
+        lambda v, p: mesh_silhouette(v, faces, p, 16, sigma=1e-3, perspective=False),
+        (far, projection), tf.float32)
+    assert not np.any(value) and np.all(np.isfinite(grad))
+
+
+def test_ops_document_themselves():
+    library = build.load_library()
+    assert "Soft silhouettes of triangle meshes" in library.mesh_silhouette.__doc__
+    assert "grad_projection" in library.mesh_silhouette_grad.__doc__
+
+
 def test_kernel_rejects_bad_indices_and_cameras():
     vertices = np.zeros((1, 4, 3), np.float32)
     projection = ops_testing.cameras(1, 8)
@@ -119,6 +302,12 @@ def test_kernel_rejects_bad_indices_and_cameras():
     projection[0, 2, 3] = np.inf
     with pytest.raises(tf.errors.InvalidArgumentError, match="projection"):
         mesh_silhouette(vertices, [[0, 1, 2]], projection, 8, sigma=1e-3)
+    library = build.load_library()  # the kernel's own checks, without the wrapper's
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"faces\[1\]"):
+        library.mesh_silhouette(vertices, [[0, 1, 2], [1, 2, 4]], np.zeros_like(projection),
+                                height=8, width=8, sigma=1e-3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"projection\[0\]"):
+        library.mesh_silhouette(vertices, [[0, 1, 2]], projection, height=8, width=8, sigma=1e-3)
 
 
 @pytest.mark.slow

@@ -1,4 +1,7 @@
-"""`python -m tf3d.ops build`: compile the custom ops ahead of time and print the library path."""
+"""`python -m tf3d.ops build`: compile the custom ops ahead of time and print the library path.
+
+With `$TF3D_OPS_LIBRARY` set it builds nothing: it loads and prints that library.
+"""
 
 import sys
 
@@ -13,9 +16,9 @@ def main(argv=None):
         from tf3d.ops import build
 
         try:
-            library = build.build_library(verbose=args.verbose)  # --verbose prints the compiler commands
+            library = build.library_path(verbose=args.verbose)  # --verbose prints the compiler commands
             build.load_library()  # a library that builds but does not load is a failure too
-        except build.CompilerNotFoundError as error:
+        except (build.CompilerNotFoundError, FileNotFoundError) as error:
             raise cli.UserError(str(error)) from None
         print(library)
 

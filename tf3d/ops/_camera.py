@@ -10,9 +10,11 @@ import numbers
 
 import tensorflow as tf
 
+from tf3d.ops._checks import MAX_PIXELS
+
 
 def image_size_pair(image_size):
-    """`(h, w)` from an int or a pair, checked positive."""
+    """`(h, w)` from an int or a pair, checked positive and at most MAX_PIXELS pixels."""
     if isinstance(image_size, numbers.Integral) and not isinstance(image_size, bool):
         size = (image_size, image_size)
     else:
@@ -22,7 +24,27 @@ def image_size_pair(image_size):
             raise ValueError(f"image_size must be an int or (h, w), got {image_size!r}") from None
     if len(size) != 2 or min(size) <= 0:
         raise ValueError(f"image_size must be a positive int or (h, w), got {image_size!r}")
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ValueError(f"image_size {size} has {size[0] * size[1]} pixels, more than the "
+                         f"{MAX_PIXELS} one call renders")
     return size
+
+
+def projection_checks(projection, need_inverse):
+    """`(bad, message)` pairs: every camera finite, and with `need_inverse` its left
+    3x3 block invertible, as the kernels require (csrc/common/camera.h's MakeCamera)."""
+    finite = tf.reduce_all(tf.math.is_finite(projection), axis=[1, 2])  # [B]
+    if not need_inverse:
+        return [(~finite, "projection{index} must be finite")]
+    m = tf.cast(projection[:, :, :3], tf.float64)
+    # The kernels' cofactor expansion, so that both call the same matrices singular.
+    a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
+    d, e, f = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
+    g, h, k = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
+    det = a * (e * k - f * h) + b * (f * g - d * k) + c * (d * h - e * g)
+    invertible = tf.math.is_finite(det) & tf.not_equal(det, 0.0)
+    return [(~(finite & invertible),
+             "projection{index} must be finite with an invertible left 3x3 block")]
 
 
 def check_projection(projection, batch, name="projection"):
@@ -71,9 +93,18 @@ def pixel_rays(projection, height, width, perspective):
     return origin, direction
 
 
-def project_points(points, projection, perspective):
-    """`[B, N, 3]` world points -> (`[B, N, 2]` image coordinates, `[B, N]` depths)."""
+def project_points(points, projection, perspective, min_depth=None):
+    """`[B, N, 3]` world points -> (`[B, N, 2]` image coordinates, `[B, N]` depths).
+
+    With `min_depth`, perspective points at or behind it (whose faces the
+    renderers drop) divide by 1 instead of their depth, so that their
+    coordinates, and the gradients through the dropped faces, stay finite.
+    """
     homo = tf.einsum("bij,bnj->bni", projection[:, :, :3], points) + projection[:, None, :, 3]
     depth = homo[..., 2]
-    uv = homo[..., :2] / depth[..., None] if perspective else homo[..., :2]
-    return uv, depth
+    if not perspective:
+        return homo[..., :2], depth
+    if min_depth is not None:
+        safe = tf.where(depth > min_depth, depth, tf.ones_like(depth))
+        return homo[..., :2] / safe[..., None], depth
+    return homo[..., :2] / depth[..., None], depth

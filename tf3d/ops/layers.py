@@ -18,10 +18,12 @@ class VoxelSilhouette(keras.layers.Layer):
 
     Args:
       image_size: `h` or `(h, w)` of the silhouettes.
-      near, far: depth range sampled along each ray.
-      num_samples: samples per ray.
+      near, far: finite depth range integrated along each ray.
+      num_samples: quadrature points per ray (the result converges as they grow).
       perspective: whether the cameras divide by depth.
-      mode: `"drc"` (1 - prod(1 - p)) or `"max"`.
+      mode: `"drc"` (DRC's escape probability as a density integral,
+        `1 - exp(-integral sigma dl)` with `sigma = -log(1 - p)` per voxel
+        length) or `"max"`.
       **kwargs: passed to `keras.layers.Layer`.
 
     Call arguments:
@@ -29,7 +31,7 @@ class VoxelSilhouette(keras.layers.Layer):
       projection: `[B, 3, 4]` cameras.
 
     Returns:
-      `[B, h, w]` silhouettes.
+      `[B, h, w]` silhouettes, differentiable with respect to both inputs.
 
     Example:
     >>> layer = VoxelSilhouette(64, near=1.6, far=3.4)
@@ -77,7 +79,8 @@ class MeshSilhouette(keras.layers.Layer):
       projection: `[B, 3, 4]` cameras.
 
     Returns:
-      `[B, h, w]` soft silhouettes.
+      `[B, h, w]` soft silhouettes, differentiable with respect to `vertices`
+      and `projection`.
 
     Example:
     >>> layer = MeshSilhouette(128, sigma=1e-4)

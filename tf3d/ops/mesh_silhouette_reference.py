@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from tf3d.ops import _camera
+from tf3d.ops import _camera, _checks
 
 # Faces farther than this (in x = d^2 / sigma) contribute D < 1e-5 and are
 # skipped; the kernel uses the same constant (csrc/mesh_silhouette/mesh_silhouette.h).
@@ -19,7 +19,14 @@ MIN_DEPTH = 1e-6
 
 
 def check_arguments(vertices, faces, projection, image_size, sigma):
-    """Converts and checks the arguments shared by the op and the reference."""
+    """Converts and checks the arguments shared by the op and the reference.
+
+    Static problems raise `ValueError` here; values (face indices, finite
+    vertices and cameras, the pixel count with a dynamic batch) are checked
+    when the returned tensors are computed, raising
+    `tf.errors.InvalidArgumentError`. Face indices are range-checked in their
+    own dtype before the cast to int32, so that int64 indices cannot wrap.
+    """
     vertices = tf.convert_to_tensor(vertices)
     if not vertices.dtype.is_floating:
         vertices = tf.cast(vertices, tf.float32)
@@ -30,12 +37,21 @@ def check_arguments(vertices, faces, projection, image_size, sigma):
         raise ValueError(f"faces must hold integer vertex indices, got dtype {faces.dtype.name}")
     if faces.shape.rank != 2 or faces.shape[-1] != 3:
         raise ValueError(f"faces must have shape [F, 3], got {faces.shape}")
-    faces = tf.cast(faces, tf.int32)
     projection = tf.cast(_camera.check_projection(projection, vertices.shape[0]), vertices.dtype)
     height, width = _camera.image_size_pair(image_size)
-    if not (math.isfinite(float(sigma)) and float(sigma) > 0.0):
+    sigma = _checks.finite_scalar(sigma, "sigma")
+    if not sigma > 0.0:
         raise ValueError(f"sigma must be positive and finite, got {sigma}")
-    return vertices, faces, projection, height, width
+    num_vertices = tf.cast(tf.shape(vertices, out_type=tf.int64)[1], faces.dtype)
+    faces = _checks.with_checks(faces, [
+        (tf.reduce_any((faces < 0) | (faces >= num_vertices), axis=-1),
+         "faces{index} holds a vertex index outside [0, V) for vertices [B, V, 3]")])
+    faces = tf.cast(faces, tf.int32)
+    vertices = _checks.with_checks(vertices, [
+        (~tf.reduce_all(tf.math.is_finite(vertices), axis=-1), "vertices{index} must be finite"),
+        _checks.pixel_count_check(tf.shape(vertices)[0], height, width)])
+    projection = _checks.with_checks(projection, _camera.projection_checks(projection, False))
+    return vertices, faces, projection, height, width, sigma
 
 
 def _chunk(tri, valid, pixels, scale2, sigma):
@@ -77,14 +93,16 @@ def mesh_silhouette_reference(vertices, faces, projection, image_size, *, sigma,
       chunk_rows: render this many rows at a time (None: the whole image).
 
     Returns:
-      `[B, h, w]` silhouettes in the dtype of `vertices`.
+      `[B, h, w]` silhouettes in the dtype of `vertices`, differentiable with
+      respect to `vertices` and `projection`.
     """
-    vertices, faces, projection, height, width = check_arguments(
+    vertices, faces, projection, height, width, sigma = check_arguments(
         vertices, faces, projection, image_size, sigma)
-    uv, depth = _camera.project_points(vertices, projection, perspective)  # [B, V, 2], [B, V]
+    uv, depth = _camera.project_points(vertices, projection, perspective,
+                                       min_depth=MIN_DEPTH)  # [B, V, 2], [B, V]
     tri = tf.gather(uv, faces, axis=1)  # [B, F, 3, 2]
     valid = tf.reduce_all(tf.gather(depth, faces, axis=1) > MIN_DEPTH, -1) if perspective else \
-        tf.ones(tf.shape(tri)[:2], tf.bool)  # [B, F]
+        tf.ones(tf.shape(tri)[:2], tf.bool)  # [B, F]: faces crossing the near plane are dropped
     e = tri[:, :, 1] - tri[:, :, 0]
     f = tri[:, :, 2] - tri[:, :, 0]
     valid &= tf.not_equal(e[..., 0] * f[..., 1] - e[..., 1] * f[..., 0], 0.0)  # drop degenerate faces

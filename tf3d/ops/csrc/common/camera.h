@@ -19,12 +19,18 @@ struct Camera {
 };
 
 // Fills `cam` from a row-major 3x4 matrix. Returns false when an entry is not
-// finite or M is singular (no ray can be cast through the image then).
-inline bool MakeCamera(const float* projection, bool perspective, Camera* cam) {
+// finite, or, with `need_inverse`, when M is singular. Only ray casting needs
+// M^-1: projecting points works with any finite P (an orthographic camera
+// whose depth row is constant is valid for a silhouette).
+inline bool MakeCamera(const float* projection, bool perspective, bool need_inverse,
+                       Camera* cam) {
   for (int i = 0; i < 12; ++i) {
     if (!std::isfinite(projection[i])) return false;
     cam->p[i] = projection[i];
   }
+  cam->perspective = perspective;
+  for (int i = 0; i < 9; ++i) cam->minv[i] = 0.0;
+  if (!need_inverse) return true;
   const double* p = cam->p;
   const double a = p[0], b = p[1], c = p[2];
   const double d = p[4], e = p[5], f = p[6];
@@ -37,8 +43,7 @@ inline bool MakeCamera(const float* projection, bool perspective, Camera* cam) {
   m[0] = co0 * s; m[1] = (c * h - b * k) * s; m[2] = (b * f - c * e) * s;
   m[3] = co1 * s; m[4] = (a * k - c * g) * s; m[5] = (c * d - a * f) * s;
   m[6] = co2 * s; m[7] = (b * g - a * h) * s; m[8] = (a * e - b * d) * s;
-  cam->perspective = perspective;
-  return true;
+  return std::isfinite(m[0] + m[1] + m[2] + m[3] + m[4] + m[5] + m[6] + m[7] + m[8]);
 }
 
 inline void MulMinv(const Camera& cam, const double x[3], double out[3]) {
@@ -93,6 +98,44 @@ inline void Project(const Camera& cam, const double x[3], double* u, double* v, 
         jac[i] = p[i];
         jac[3 + i] = p[4 + i];
       }
+    }
+  }
+}
+
+// Adds d loss / d P (row-major 3x4) to `grad` for a point x that Project()
+// mapped to (u, v) at `depth`, given d loss / d (u, v) = (gu, gv). With
+// x~ = [x; 1]: perspective u = P0 x~ / P2 x~, so du/dP0 = x~ / z and
+// du/dP2 = -u x~ / z (likewise v with P1); orthographic u = P0 x~.
+inline void AccumulateProjectionGrad(const Camera& cam, const double x[3], double u, double v,
+                                     double depth, double gu, double gv, double grad[12]) {
+  const double xt[4] = {x[0], x[1], x[2], 1.0};
+  if (cam.perspective) {
+    const double iz = 1.0 / depth, gz = -(gu * u + gv * v) * iz;
+    for (int j = 0; j < 4; ++j) {
+      grad[j] += gu * iz * xt[j];
+      grad[4 + j] += gv * iz * xt[j];
+      grad[8 + j] += gz * xt[j];
+    }
+  } else {
+    for (int j = 0; j < 4; ++j) {
+      grad[j] += gu * xt[j];
+      grad[4 + j] += gv * xt[j];
+    }
+  }
+}
+
+// Ray points move with the camera: X(t) = origin + t dir solves
+// P [X; 1] = (t u, t v, t) (perspective) or (u, v, t) (orthographic) for the
+// fixed pixel (u, v) and depth t, so dX = -M^-1 (dP [X; 1]) and, for
+// d loss / dX = g, d loss / dP = -M^-T g [X; 1]^T. Likewise dir solves
+// M dir = const, so d dir = -M^-1 dM dir. Kernels sum the outer products
+// g [X; 1]^T (and h [dir; 0]^T for gradients h on dir) into `outer` per
+// camera and convert once: grad = -M^-T outer (both row-major 3x4).
+inline void RayOuterToProjectionGrad(const Camera& cam, const double outer[12], double grad[12]) {
+  const double* m = cam.minv;
+  for (int r = 0; r < 3; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      grad[4 * r + j] = -(m[r] * outer[j] + m[3 + r] * outer[4 + j] + m[6 + r] * outer[8 + j]);
     }
   }
 }

@@ -1,23 +1,39 @@
-// Race-free parallel accumulation for gradient kernels.
+// Race-free, thread-count-independent parallel accumulation for gradient kernels.
 //
 // A gradient kernel walks work units (rays, image tiles) ordered by batch
 // example and scatters into a per-example gradient. Units of one example run
 // on several threads, so each of K chunks (a contiguous range of units) adds
 // into a private double buffer that only spans the examples the chunk
-// touches; the buffers are summed afterwards. Memory is (B + K) gradients,
-// not K * B, and the sum is deterministic for a given thread count.
+// touches; the buffers are summed afterwards in chunk order. Memory is
+// (B + K) gradients, not K * B.
+//
+// K depends on the sizes only, never on the number of threads, so a gradient
+// is bit-identical whether TensorFlow runs the kernel on one thread or many:
+// every element is summed in the same order.
 #ifndef TF3D_OPS_CSRC_COMMON_SHARDING_H_
 #define TF3D_OPS_CSRC_COMMON_SHARDING_H_
 
 #include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/util/work_sharder.h"
+#include "limits.h"
 
 namespace tf3d {
+
+// At most this many chunks (enough to keep a large CPU busy) ...
+constexpr int64_t kMaxChunks = 64;
+// ... and at most this many doubles (256 MiB) of chunk-private gradient
+// beyond the B gradients that the chunks share out, so big grids use fewer
+// chunks.
+constexpr int64_t kChunkScratchDoubles = int64_t{1} << 25;
+
+inline int64_t NumChunks(int64_t units, int64_t example_size) {
+  const int64_t by_memory = kChunkScratchDoubles / std::max<int64_t>(1, example_size);
+  return std::max<int64_t>(1, std::min({units, kMaxChunks, by_memory}));
+}
 
 // Runs `body(unit, grad_of_example)` for units [0, batch * units_per_example)
 // where `grad_of_example(b)` points at `example_size` doubles owned by the
@@ -25,13 +41,13 @@ namespace tf3d {
 // example_size values).
 template <typename Body>
 void ShardedScatter(tensorflow::OpKernelContext* context, int64_t batch, int64_t units_per_example,
-                    int64_t example_size, int64_t cost_per_unit, const Body& body,
+                    int64_t example_size, double cost_per_unit, const Body& body,
                     std::vector<double>* out) {
   const auto* workers = context->device()->tensorflow_cpu_worker_threads();
   const int64_t units = batch * units_per_example;
   out->assign(batch * example_size, 0.0);
   if (units == 0) return;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(workers->num_threads, units));
+  const int64_t chunks = NumChunks(units, example_size);
   std::vector<int64_t> first_b(chunks), last_b(chunks);
   std::vector<std::vector<double>> buffers(chunks);
   auto work = [&](int64_t begin, int64_t end) {
@@ -49,9 +65,10 @@ void ShardedScatter(tensorflow::OpKernelContext* context, int64_t batch, int64_t
       for (int64_t u = u0; u < u1; ++u) body(u, grad_of_example);
     }
   };
-  // Each chunk is a whole thread's worth of work, so ask for one shard each.
-  tensorflow::Shard(workers->num_threads, workers->workers, chunks,
-                    std::max<int64_t>(cost_per_unit * (units / chunks), 1 << 20), work);
+  // Each chunk is a sizeable piece of work: at least a shard of its own.
+  const double chunk_cost = std::max(cost_per_unit * static_cast<double>(units) / chunks, 1e6);
+  tensorflow::Shard(workers->num_threads, workers->workers, chunks, ShardCost(chunks, chunk_cost),
+                    work);
   for (int64_t k = 0; k < chunks; ++k) {
     if (buffers[k].empty()) continue;
     double* dst = out->data() + first_b[k] * example_size;

@@ -16,7 +16,9 @@
 #ifndef TF3D_OPS_CSRC_MESH_SILHOUETTE_MESH_SILHOUETTE_H_
 #define TF3D_OPS_CSRC_MESH_SILHOUETTE_MESH_SILHOUETTE_H_
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace tf3d {
 
@@ -30,7 +32,7 @@ constexpr double kMinDepth = 1e-6;
 struct FaceGeom {
   double x[3], y[3];                // image coordinates of the corners (pixels)
   double xmin, xmax, ymin, ymax;    // bounding box grown by the cutoff radius
-  int vertex[3];
+  int64_t vertex[3];
 };
 
 // How a pixel relates to a face: squared distance (pixels^2) to its boundary,

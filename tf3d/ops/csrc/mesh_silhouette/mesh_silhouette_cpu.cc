@@ -6,9 +6,14 @@
 // Forward and backward shard (example, tile) units over TensorFlow's CPU
 // worker pool; the backward pass accumulates d loss / d (u, v) per vertex in
 // per-chunk buffers (common/sharding.h) and applies the projection's
-// Jacobian once per vertex at the end.
+// Jacobians once per vertex at the end: d(u, v)/d vertex for the vertices'
+// gradient and d(u, v)/dP for the cameras'. Outputs are allocated before
+// anything sized by the image (common/limits.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "tensorflow/core/framework/op.h"
@@ -16,6 +21,7 @@
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/util/work_sharder.h"
 #include "../common/camera.h"
+#include "../common/limits.h"
 #include "../common/sharding.h"
 #include "mesh_silhouette.h"
 
@@ -49,7 +55,26 @@ REGISTER_OP("MeshSilhouette")
       TF_RETURN_IF_ERROR(c->GetAttr("width", &width));
       c->set_output(0, c->MakeShape({c->Dim(vertices, 0), height, width}));
       return absl::OkStatus();
-    });
+    })
+    .Doc(R"doc(
+Soft silhouettes of triangle meshes (SoftRas, Liu et al. 2019).
+
+Each face j within the cutoff contributes D_j = sigmoid(delta_j d_j^2 / sigma),
+d_j the distance from the pixel centre to the projected triangle in
+normalized units (the longer image side spans 2) and delta_j = +1 inside,
+-1 outside; the pixel's value is 1 - prod_j (1 - D_j). Faces whose D would
+be below 1e-5 are skipped; in perspective, faces with a vertex at depth
+<= 1e-6 are dropped. tf3d.ops.mesh_silhouette is the Python entry point.
+
+vertices: [B, V, 3] world positions, finite.
+faces: [F, 3] vertex indices in [0, V), shared by the batch.
+projection: [B, 3, 4] finite cameras (the left 3x3 block may be singular).
+silhouette: [B, height, width] values in [0, 1].
+height: image rows.
+width: image columns.
+sigma: sharpness in normalized image units squared, positive.
+perspective: whether the cameras divide by depth.
+)doc");
 
 REGISTER_OP("MeshSilhouetteGrad")
     .Input("grad_silhouette: float")  // [B, h, w]
@@ -57,12 +82,26 @@ REGISTER_OP("MeshSilhouetteGrad")
     .Input("faces: int32")            // [F, 3]
     .Input("projection: float")       // [B, 3, 4]
     .Output("grad_vertices: float")   // [B, V, 3]
+    .Output("grad_projection: float")  // [B, 3, 4]
     .Attr("sigma: float")
     .Attr("perspective: bool = true")
     .SetShapeFn([](InferenceContext* c) {
       c->set_output(0, c->input(1));
+      c->set_output(1, c->input(3));
       return absl::OkStatus();
-    });
+    })
+    .Doc(R"doc(
+Gradient of MeshSilhouette with respect to its vertices and its cameras.
+
+grad_silhouette: [B, h, w] gradient of the loss with respect to the silhouettes.
+vertices: [B, V, 3] the forward op's vertices.
+faces: [F, 3] the forward op's faces.
+projection: [B, 3, 4] the forward op's cameras.
+grad_vertices: [B, V, 3] gradient with respect to vertices.
+grad_projection: [B, 3, 4] gradient with respect to projection.
+sigma: as in MeshSilhouette.
+perspective: as in MeshSilhouette.
+)doc");
 
 namespace {
 
@@ -76,25 +115,28 @@ struct Scene {
   double sigma;
   std::vector<Camera> cameras;
   std::vector<std::vector<FaceGeom>> faces;         // [B][kept faces]
-  std::vector<std::vector<int>> tile_faces;         // [B * tiles][face slots]
+  std::vector<std::vector<int32_t>> tile_faces;     // [B * tiles][face slots]
 
   int64_t tiles() const { return tiles_x * tiles_y; }
 };
 
-// Validates the inputs, projects and bins the faces. Returns false (with the
-// context's status set) on bad input.
-bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& faces,
-                const Tensor& projection, int64_t height, int64_t width, float sigma,
-                bool perspective, Scene* scene) {
+// Validates the inputs and fills the cameras; allocates nothing sized by the
+// image. Returns false (with the context's status set) on bad input.
+// tf3d/ops/mesh_silhouette_reference.py's check_arguments makes the same
+// checks before either implementation runs.
+bool CheckInputs(OpKernelContext* context, const Tensor& vertices, const Tensor& faces,
+                 const Tensor& projection, float sigma, bool perspective,
+                 std::vector<Camera>* cameras) {
   if (vertices.dims() != 3 || vertices.dim_size(2) != 3) {
     context->CtxFailure(errors::InvalidArgument("vertices must have shape [B, V, 3], got ",
                                                 vertices.shape().DebugString()));
     return false;
   }
   const int64_t batch = vertices.dim_size(0), num_vertices = vertices.dim_size(1);
-  if (faces.dims() != 2 || faces.dim_size(1) != 3) {
-    context->CtxFailure(errors::InvalidArgument("faces must have shape [F, 3], got ",
-                                                faces.shape().DebugString()));
+  if (faces.dims() != 2 || faces.dim_size(1) != 3 ||
+      faces.dim_size(0) > std::numeric_limits<int32_t>::max()) {
+    context->CtxFailure(errors::InvalidArgument(
+        "faces must have shape [F, 3] with F < 2^31, got ", faces.shape().DebugString()));
     return false;
   }
   if (projection.dims() != 3 || projection.dim_size(0) != batch || projection.dim_size(1) != 3 ||
@@ -109,7 +151,7 @@ bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& 
     return false;
   }
   const int64_t num_faces = faces.dim_size(0);
-  const int* face_data = faces.flat<int>().data();
+  const int32_t* face_data = faces.flat<int32_t>().data();
   for (int64_t i = 0; i < num_faces * 3; ++i) {
     if (face_data[i] < 0 || face_data[i] >= num_vertices) {
       context->CtxFailure(errors::InvalidArgument("faces[", i / 3, "] holds vertex index ",
@@ -128,6 +170,27 @@ bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& 
       return false;
     }
   }
+  cameras->resize(batch);
+  const float* p = projection.flat<float>().data();
+  for (int64_t b = 0; b < batch; ++b) {
+    // Projecting vertices needs no inverse: singular orthographic cameras are fine.
+    if (!MakeCamera(p + 12 * b, perspective, /*need_inverse=*/false, &(*cameras)[b])) {
+      context->CtxFailure(errors::InvalidArgument("projection[", b, "] must be finite"));
+      return false;
+    }
+  }
+  return true;
+}
+
+// Projects and bins the faces of checked inputs into `scene` (per-tile lists
+// sized by the image: call it after allocating the outputs).
+void BinFaces(OpKernelContext* context, const Tensor& vertices, const Tensor& faces,
+              int64_t height, int64_t width, float sigma, bool perspective,
+              std::vector<Camera> cameras, Scene* scene) {
+  const int64_t batch = vertices.dim_size(0), num_vertices = vertices.dim_size(1);
+  const int64_t num_faces = faces.dim_size(0);
+  const int32_t* face_data = faces.flat<int32_t>().data();
+  const float* v = vertices.flat<float>().data();
   scene->batch = batch;
   scene->height = height;
   scene->width = width;
@@ -136,15 +199,7 @@ bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& 
   const double s = 2.0 / static_cast<double>(std::max(height, width));
   scene->scale2 = s * s;
   scene->sigma = sigma;
-  scene->cameras.resize(batch);
-  const float* p = projection.flat<float>().data();
-  for (int64_t b = 0; b < batch; ++b) {
-    if (!MakeCamera(p + 12 * b, perspective, &scene->cameras[b])) {
-      context->CtxFailure(errors::InvalidArgument(
-          "projection[", b, "] must be finite with an invertible left 3x3 block"));
-      return false;
-    }
-  }
+  scene->cameras = std::move(cameras);
   scene->faces.assign(batch, {});
   scene->tile_faces.assign(batch * scene->tiles(), {});
   // Beyond this distance (pixels) from a face, D < kMinContribution.
@@ -164,7 +219,7 @@ bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& 
         FaceGeom g;
         bool visible = true;
         for (int k = 0; k < 3; ++k) {
-          const int vi = face_data[3 * f + k];
+          const int64_t vi = face_data[3 * f + k];
           g.vertex[k] = vi;
           g.x[k] = px[vi];
           g.y[k] = py[vi];
@@ -172,18 +227,19 @@ bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& 
         }
         // Degenerate (zero-area) faces have no inside; the reference drops them too.
         const double area2 = (g.x[1] - g.x[0]) * (g.y[2] - g.y[0]) - (g.y[1] - g.y[0]) * (g.x[2] - g.x[0]);
-        if (!visible || area2 == 0.0) continue;
+        if (!visible || !(area2 != 0.0)) continue;
         g.xmin = std::min({g.x[0], g.x[1], g.x[2]}) - radius;
         g.xmax = std::max({g.x[0], g.x[1], g.x[2]}) + radius;
         g.ymin = std::min({g.y[0], g.y[1], g.y[2]}) - radius;
         g.ymax = std::max({g.y[0], g.y[1], g.y[2]}) + radius;
-        // Pixel centres col + 0.5 inside [xmin, xmax].
-        const int64_t c0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(std::max(g.xmin - 0.5, -1.0))));
-        const int64_t c1 = std::min<int64_t>(width - 1, static_cast<int64_t>(std::floor(std::min(g.xmax - 0.5, static_cast<double>(width)))));
-        const int64_t r0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(std::max(g.ymin - 0.5, -1.0))));
-        const int64_t r1 = std::min<int64_t>(height - 1, static_cast<int64_t>(std::floor(std::min(g.ymax - 0.5, static_cast<double>(height)))));
+        // Pixel centres col + 0.5 inside [xmin, xmax], clamped to the image
+        // before the cast (a face far off-screen projects to huge values).
+        const int64_t c0 = ClampToInt64(std::ceil(g.xmin - 0.5), 0, width);
+        const int64_t c1 = ClampToInt64(std::floor(g.xmax - 0.5), -1, width - 1);
+        const int64_t r0 = ClampToInt64(std::ceil(g.ymin - 0.5), 0, height);
+        const int64_t r1 = ClampToInt64(std::floor(g.ymax - 0.5), -1, height - 1);
         if (c0 > c1 || r0 > r1) continue;
-        const int slot = static_cast<int>(kept.size());
+        const int32_t slot = static_cast<int32_t>(kept.size());
         kept.push_back(g);
         for (int64_t ty = r0 / kTile; ty <= r1 / kTile; ++ty) {
           for (int64_t tx = c0 / kTile; tx <= c1 / kTile; ++tx) {
@@ -194,8 +250,8 @@ bool BuildScene(OpKernelContext* context, const Tensor& vertices, const Tensor& 
     }
   };
   const auto* workers = context->device()->tensorflow_cpu_worker_threads();
-  tensorflow::Shard(workers->num_threads, workers->workers, batch, num_faces * 200 + 1, bin);
-  return true;
+  tensorflow::Shard(workers->num_threads, workers->workers, batch,
+                    ShardCost(batch, 200.0 * num_faces + 20.0 * num_vertices + 1.0), bin);
 }
 
 // Calls fn(pixel_index, px, py, q, pixel_face, face) for every face within
@@ -206,7 +262,7 @@ void ForEachPixelFace(const Scene& scene, int64_t unit, const Begin& begin_pixel
                       const Visit& visit, const End& end_pixel) {
   const int64_t b = unit / scene.tiles(), tile = unit % scene.tiles();
   const int64_t ty = tile / scene.tiles_x, tx = tile % scene.tiles_x;
-  const std::vector<int>& slots = scene.tile_faces[unit];
+  const std::vector<int32_t>& slots = scene.tile_faces[unit];
   const std::vector<FaceGeom>& faces = scene.faces[b];
   const double to_x = scene.scale2 / scene.sigma;
   const double cutoff_px2 = kCutoff / to_x;
@@ -215,7 +271,7 @@ void ForEachPixelFace(const Scene& scene, int64_t unit, const Begin& begin_pixel
       const double px = col + 0.5, py = row + 0.5;
       const int64_t pixel = (b * scene.height + row) * scene.width + col;
       begin_pixel(pixel);
-      for (int slot : slots) {
+      for (const int32_t slot : slots) {
         const FaceGeom& f = faces[slot];
         if (px < f.xmin || px > f.xmax || py < f.ymin || py > f.ymax) continue;
         PixelFace pf;
@@ -238,14 +294,20 @@ class MeshSilhouetteOp : public OpKernel {
   }
 
   void Compute(OpKernelContext* context) override {
-    Scene scene;
-    if (!BuildScene(context, context->input(0), context->input(1), context->input(2), height_,
-                    width_, sigma_, perspective_, &scene)) {
+    const Tensor& vertices = context->input(0);
+    const Tensor& faces = context->input(1);
+    std::vector<Camera> cameras;
+    if (!CheckInputs(context, vertices, faces, context->input(2), sigma_, perspective_,
+                     &cameras)) {
       return;
     }
+    TensorShape shape;
+    OP_REQUIRES_OK(context, ImageShape(vertices.dim_size(0), height_, width_, &shape));
     Tensor* output = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                0, TensorShape({scene.batch, height_, width_}), &output));
+    OP_REQUIRES_OK(context, context->allocate_output(0, shape, &output));
+    Scene scene;
+    BinFaces(context, vertices, faces, height_, width_, sigma_, perspective_, std::move(cameras),
+             &scene);
     float* out = output->flat<float>().data();
     auto tiles = [&](int64_t begin, int64_t end) {
       for (int64_t unit = begin; unit < end; ++unit) {
@@ -259,8 +321,9 @@ class MeshSilhouetteOp : public OpKernel {
       }
     };
     const auto* workers = context->device()->tensorflow_cpu_worker_threads();
-    tensorflow::Shard(workers->num_threads, workers->workers, scene.batch * scene.tiles(),
-                      kTile * kTile * 400, tiles);
+    const int64_t units = scene.batch * scene.tiles();
+    tensorflow::Shard(workers->num_threads, workers->workers, units,
+                      ShardCost(units, kTile * kTile * 400.0), tiles);
   }
 
  private:
@@ -279,18 +342,25 @@ class MeshSilhouetteGradOp : public OpKernel {
   void Compute(OpKernelContext* context) override {
     const Tensor& grad = context->input(0);
     const Tensor& vertices = context->input(1);
-    OP_REQUIRES(context, grad.dims() == 3,
-                errors::InvalidArgument("grad_silhouette must have shape [B, h, w], got ",
-                                        grad.shape().DebugString()));
-    Scene scene;
-    if (!BuildScene(context, vertices, context->input(2), context->input(3), grad.dim_size(1),
-                    grad.dim_size(2), sigma_, perspective_, &scene)) {
+    const Tensor& faces = context->input(2);
+    const Tensor& projection = context->input(3);
+    std::vector<Camera> cameras;
+    if (!CheckInputs(context, vertices, faces, projection, sigma_, perspective_, &cameras)) {
       return;
     }
-    OP_REQUIRES(context, grad.dim_size(0) == scene.batch,
-                errors::InvalidArgument("grad_silhouette must have batch size ", scene.batch,
-                                        ", got ", grad.shape().DebugString()));
-    const int64_t num_vertices = vertices.dim_size(1);
+    const int64_t batch = vertices.dim_size(0), num_vertices = vertices.dim_size(1);
+    OP_REQUIRES(context, grad.dims() == 3 && grad.dim_size(0) == batch,
+                errors::InvalidArgument("grad_silhouette must have shape [B, h, w] with B = ",
+                                        batch, ", got ", grad.shape().DebugString()));
+    TensorShape unused;
+    OP_REQUIRES_OK(context, ImageShape(batch, grad.dim_size(1), grad.dim_size(2), &unused));
+    Tensor* grad_vertices = nullptr;
+    Tensor* grad_projection = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(), &grad_vertices));
+    OP_REQUIRES_OK(context, context->allocate_output(1, projection.shape(), &grad_projection));
+    Scene scene;
+    BinFaces(context, vertices, faces, grad.dim_size(1), grad.dim_size(2), sigma_, perspective_,
+             std::move(cameras), &scene);
     const float* g_out = grad.flat<float>().data();
     const double to_x = scene.scale2 / scene.sigma;
 
@@ -333,7 +403,7 @@ class MeshSilhouetteGradOp : public OpKernel {
               // d(d2)/d(corner a) = -2 (p - c)(1 - t), d(d2)/d(corner b) = -2 (p - c) t
               // (the envelope theorem: t minimizes the distance).
               const double rx = -2.0 * (px - h.cx) * dd2, ry = -2.0 * (py - h.cy) * dd2;
-              const int a = h.face->vertex[h.edge], c = h.face->vertex[(h.edge + 1) % 3];
+              const int64_t a = h.face->vertex[h.edge], c = h.face->vertex[(h.edge + 1) % 3];
               duv[2 * a] += rx * (1.0 - h.t);
               duv[2 * a + 1] += ry * (1.0 - h.t);
               duv[2 * c] += rx * h.t;
@@ -342,13 +412,13 @@ class MeshSilhouetteGradOp : public OpKernel {
           });
     };
     std::vector<double> duv;
-    ShardedScatter(context, scene.batch, scene.tiles(), num_vertices * 2, kTile * kTile * 800,
+    ShardedScatter(context, scene.batch, scene.tiles(), num_vertices * 2, kTile * kTile * 800.0,
                    tile, &duv);
-    Tensor* output = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(), &output));
-    float* out = output->flat<float>().data();
+    float* out = grad_vertices->flat<float>().data();
+    float* out_projection = grad_projection->flat<float>().data();
     const float* v = vertices.flat<float>().data();
     for (int64_t b = 0; b < scene.batch; ++b) {
+      double grad_p[12] = {0.0};
       for (int64_t i = 0; i < num_vertices; ++i) {
         const int64_t at = b * num_vertices + i;
         const double gu = duv[2 * at], gv = duv[2 * at + 1];
@@ -362,7 +432,9 @@ class MeshSilhouetteGradOp : public OpKernel {
         double u, w, depth, jac[6];
         Project(scene.cameras[b], x, &u, &w, &depth, jac);
         for (int k = 0; k < 3; ++k) out[3 * at + k] = static_cast<float>(gu * jac[k] + gv * jac[3 + k]);
+        AccumulateProjectionGrad(scene.cameras[b], x, u, w, depth, gu, gv, grad_p);
       }
+      for (int k = 0; k < 12; ++k) out_projection[12 * b + k] = static_cast<float>(grad_p[k]);
     }
   }
 
