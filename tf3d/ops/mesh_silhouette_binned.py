@@ -73,11 +73,12 @@ def mesh_silhouette_binned(vertices, faces, projection, image_size, *, sigma, pe
     """
     if not isinstance(tile, int) or tile < 1:
         raise ValueError(f"tile must be a positive int, got {tile!r}")
-    vertices, faces, projection, height, width = check_arguments(
+    vertices, faces, projection, height, width, sigma = check_arguments(
         vertices, faces, projection, image_size, sigma)
     dtype = vertices.dtype
     batch = tf.shape(vertices)[0]
-    uv, depth = _camera.project_points(vertices, projection, perspective)  # [B, V, 2], [B, V]
+    uv, depth = _camera.project_points(vertices, projection, perspective,
+                                       min_depth=MIN_DEPTH)  # [B, V, 2], [B, V]
     tri = tf.gather(uv, faces, axis=1)  # [B, F, 3, 2]
     e = tri[:, :, 1] - tri[:, :, 0]
     f = tri[:, :, 2] - tri[:, :, 0]
