@@ -1,6 +1,6 @@
 """Steps/s of the 20-view silhouette fit: `mesh_silhouette` (C++ op) vs a culling pure-TF renderer.
 
-    python benchmarks/mesh_fitting.py [--sizes 64 128] [--steps 10] [--repeats 5] [--tiles 4 8 16]
+    python benchmarks/mesh_fitting.py [--sizes 64 128] [--steps 3] [--repeats 5] [--tiles 4 8]
 
 One step is what `python -m tf3d.fit experiments/fit_silhouettes.yaml` runs:
 a level-4 icosphere (2562 vertices, 5120 faces) rendered from the 20 fitting
@@ -75,9 +75,9 @@ def _steps_per_second(step, steps, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="image sides")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per run")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per run")
     parser.add_argument("--repeats", type=int, default=5, help="runs per case (median taken)")
-    parser.add_argument("--tiles", type=int, nargs="+", default=[4, 8, 16],
+    parser.add_argument("--tiles", type=int, nargs="+", default=[4, 8],
                         help="tile sizes tried for the baseline (the fastest counts)")
     args = parser.parse_args(argv)
     ratios = []

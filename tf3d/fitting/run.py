@@ -97,7 +97,11 @@ def silhouette_terms(config, faces, projection, masks, renderer=None):
 
     chosen = {k: f for k, f in (("silhouette_l2", l2), ("silhouette_iou", soft_iou))
               if getattr(config.losses, k) > 0}
-    return {"silhouettes": lambda v, seed: {k: f(render(v)) for k, f in chosen.items()}}
+    def silhouettes(v, seed):
+        rendered = render(v)  # once for both terms
+        return {k: f(rendered) for k, f in chosen.items()}
+
+    return {"silhouettes": silhouettes}
 
 
 def loss_terms(config, faces, target=None, projection=None, masks=None, renderer=None):
