@@ -17,7 +17,7 @@ _RENDER = """
     import numpy as np
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
-    from tf3d.ops import mesh_silhouette, primitives, testing, voxel_silhouette
+    from tf3d.ops import mesh_silhouette, primitives, rasterize, testing, voxel_silhouette
 
     rng = np.random.default_rng(0)
     results = {}
@@ -40,6 +40,17 @@ _RENDER = """
             key = f"{name}_{perspective}"
             results.update({key: value.numpy(), key + "_grad": grads[0].numpy(),
                             key + "_grad_projection": grads[1].numpy()})
+        with tf.GradientTape() as tape:
+            tape.watch([vertices, projection])
+            fragments = rasterize(vertices, faces, projection, (40, 37), perspective=perspective)
+            loss = tf.reduce_sum(fragments.barycentrics * [1.0, 2.0, 3.0]) + tf.reduce_sum(
+                fragments.depth * tf.reshape(tf.range(40.0 * 37.0), [40, 37]))
+        grads = tape.gradient(loss, [vertices, projection])
+        key = f"raster_{perspective}"
+        results.update({key + "_ids": fragments.face_ids.numpy() + 1,
+                        key + "_bary": fragments.barycentrics.numpy(),
+                        key + "_depth": fragments.depth.numpy(), key + "_grad": grads[0].numpy(),
+                        key + "_grad_projection": grads[1].numpy()})
     np.savez(sys.argv[2], **results)
 """
 
@@ -54,7 +65,7 @@ def _render(threads, path):
 def test_one_and_many_threads_give_bit_identical_results(tmp_path):
     one = _render(1, tmp_path / "one.npz")
     many = _render(5, tmp_path / "many.npz")
-    assert sorted(one.files) == sorted(many.files) and len(one.files) == 12
+    assert sorted(one.files) == sorted(many.files) and len(one.files) == 22
     for key in one.files:
         assert np.any(one[key]), key
         np.testing.assert_array_equal(one[key], many[key], err_msg=key)

@@ -15,9 +15,11 @@ from tf3d.ops.layers import MeshSilhouette, VoxelSilhouette
 from tf3d.ops.mesh_silhouette import mesh_silhouette
 from tf3d.ops.mesh_silhouette_reference import mesh_silhouette_reference
 from tf3d.ops.preview import render_mesh, render_voxels
+from tf3d.ops.rasterize import Fragments, rasterize
+from tf3d.ops.rasterize_reference import rasterize_reference
 from tf3d.ops.voxel_silhouette import voxel_silhouette
 from tf3d.ops.voxel_silhouette_reference import voxel_silhouette_reference
 
 __all__ = ["MeshSilhouette", "VoxelSilhouette", "implementation", "mesh_silhouette",
-           "mesh_silhouette_reference", "render_mesh", "render_voxels", "set_implementation",
+           "mesh_silhouette_reference", "Fragments", "rasterize", "rasterize_reference", "render_mesh", "render_voxels", "set_implementation",
            "voxel_silhouette", "voxel_silhouette_reference"]

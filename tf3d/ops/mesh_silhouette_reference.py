@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from tf3d.ops import _camera, _checks
+from tf3d.ops import _camera, _checks, _mesh_checks
 
 # Faces farther than this (in x = d^2 / sigma) contribute D < 1e-5 and are
 # skipped; the kernel uses the same constant (csrc/mesh_silhouette/mesh_silhouette.h).
@@ -21,36 +21,15 @@ MIN_DEPTH = 1e-6
 def check_arguments(vertices, faces, projection, image_size, sigma):
     """Converts and checks the arguments shared by the op and the reference.
 
-    Static problems raise `ValueError` here; values (face indices, finite
-    vertices and cameras, the pixel count with a dynamic batch) are checked
-    when the returned tensors are computed, raising
-    `tf.errors.InvalidArgumentError`. Face indices are range-checked in their
-    own dtype before the cast to int32, so that int64 indices cannot wrap.
+    `_mesh_checks.check_mesh_arguments` (static problems raise `ValueError`,
+    values `tf.errors.InvalidArgumentError` when the tensors are computed),
+    plus `sigma`.
     """
-    vertices = tf.convert_to_tensor(vertices)
-    if not vertices.dtype.is_floating:
-        vertices = tf.cast(vertices, tf.float32)
-    if vertices.shape.rank != 3 or vertices.shape[-1] != 3:
-        raise ValueError(f"vertices must have shape [B, V, 3], got {vertices.shape}")
-    faces = tf.convert_to_tensor(faces)
-    if not faces.dtype.is_integer:
-        raise ValueError(f"faces must hold integer vertex indices, got dtype {faces.dtype.name}")
-    if faces.shape.rank != 2 or faces.shape[-1] != 3:
-        raise ValueError(f"faces must have shape [F, 3], got {faces.shape}")
-    projection = tf.cast(_camera.check_projection(projection, vertices.shape[0]), vertices.dtype)
-    height, width = _camera.image_size_pair(image_size)
     sigma = _checks.finite_scalar(sigma, "sigma")
     if not sigma > 0.0:
         raise ValueError(f"sigma must be positive and finite, got {sigma}")
-    num_vertices = tf.cast(tf.shape(vertices, out_type=tf.int64)[1], faces.dtype)
-    faces = _checks.with_checks(faces, [
-        (tf.reduce_any((faces < 0) | (faces >= num_vertices), axis=-1),
-         "faces{index} holds a vertex index outside [0, V) for vertices [B, V, 3]")])
-    faces = tf.cast(faces, tf.int32)
-    vertices = _checks.with_checks(vertices, [
-        (~tf.reduce_all(tf.math.is_finite(vertices), axis=-1), "vertices{index} must be finite"),
-        _checks.pixel_count_check(tf.shape(vertices)[0], height, width)])
-    projection = _checks.with_checks(projection, _camera.projection_checks(projection, False))
+    vertices, faces, projection, height, width = _mesh_checks.check_mesh_arguments(
+        vertices, faces, projection, image_size)
     return vertices, faces, projection, height, width, sigma
 
 
