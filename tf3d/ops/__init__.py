@@ -11,6 +11,7 @@ record's camera. Importing this package builds and loads nothing.
 """
 
 from tf3d.ops.backend import implementation, set_implementation
+from tf3d.ops.interpolate import interpolate
 from tf3d.ops.layers import MeshSilhouette, VoxelSilhouette
 from tf3d.ops.mesh_silhouette import mesh_silhouette
 from tf3d.ops.mesh_silhouette_reference import mesh_silhouette_reference
@@ -20,6 +21,6 @@ from tf3d.ops.rasterize_reference import rasterize_reference
 from tf3d.ops.voxel_silhouette import voxel_silhouette
 from tf3d.ops.voxel_silhouette_reference import voxel_silhouette_reference
 
-__all__ = ["MeshSilhouette", "VoxelSilhouette", "implementation", "mesh_silhouette",
+__all__ = ["MeshSilhouette", "VoxelSilhouette", "implementation", "interpolate", "mesh_silhouette",
            "mesh_silhouette_reference", "Fragments", "rasterize", "rasterize_reference", "render_mesh", "render_voxels", "set_implementation",
            "voxel_silhouette", "voxel_silhouette_reference"]

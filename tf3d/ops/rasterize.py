@@ -16,8 +16,9 @@ itself has no gradient: for silhouettes use `mesh_silhouette`, or
 import tensorflow as tf
 
 from tf3d.ops import _camera, backend, build
-from tf3d.ops.rasterize_reference import (MIN_DEPTH, Fragments, _harmless, check_arguments,
-                                          pixel_barycentrics, rasterize_reference)
+from tf3d.ops.rasterize_reference import (MIN_DEPTH, Fragments, harmless_faces, check_arguments,
+                                          pixel_barycentrics, rasterize_reference,
+                                          visible_corners)
 
 tf.no_gradient("Rasterize")
 
@@ -74,11 +75,7 @@ def _differentiable_part(vertices, faces, projection, face_ids, perspective):
     recomputed at the pixel centres from the projected vertices (0 on the background)."""
     height, width = face_ids.shape[1], face_ids.shape[2]
     seen = face_ids >= 0  # [B, h, w]
-    # Background pixels point at a dummy face of a dummy vertex appended to
-    # each, so that the gathers work for empty meshes too.
-    num_faces, num_vertices = tf.shape(faces)[0], tf.shape(vertices)[1]
-    padded = tf.concat([faces, tf.fill([1, 3], num_vertices)], axis=0)
-    corners = tf.gather(padded, tf.where(seen, face_ids, num_faces))  # [B, h, w, 3]
+    corners = visible_corners(face_ids, faces, tf.shape(vertices)[1])  # [B, h, w, 3]
     uv, depth = _camera.project_points(vertices, projection, perspective, min_depth=MIN_DEPTH)
     uv = tf.pad(uv, [[0, 0], [0, 1], [0, 0]])  # [B, V + 1, 2]
     depth = tf.pad(depth, [[0, 0], [0, 1]], constant_values=1.0)
@@ -86,7 +83,7 @@ def _differentiable_part(vertices, faces, projection, face_ids, perspective):
     tri_depth = tf.gather(depth, corners, batch_dims=1)  # [B, h, w, 3]
     # Background pixels evaluate a harmless triangle instead of the dummy
     # face's point, so that no inf meets the zero gradient there.
-    tri, tri_depth = _harmless(tri, tri_depth, seen)
+    tri, tri_depth = harmless_faces(tri, tri_depth, seen)
     pixels = _camera.pixel_centres(height, width, vertices.dtype)[None]  # [1, h, w, 2]
     _, bary, depth = pixel_barycentrics(tri, tri_depth, corners, pixels, perspective)
     zero = tf.zeros([], vertices.dtype)

@@ -116,13 +116,21 @@ def project_faces(vertices, faces, projection, perspective):
     valid = tf.not_equal(face_area(tri), 0.0)
     if perspective:
         valid &= tf.reduce_all(tri_depth > MIN_DEPTH, axis=-1)
-    return _harmless(tri, tri_depth, valid) + (valid,)
+    return harmless_faces(tri, tri_depth, valid) + (valid,)
 
 
-def _harmless(tri, tri_depth, keep):
+def harmless_faces(tri, tri_depth, keep):
     unit = tf.constant([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], tri.dtype)
     tri = tf.where(keep[..., None, None], tri, unit)
     return tri, tf.where(keep[..., None], tri_depth, tf.ones_like(tri_depth))
+
+
+def visible_corners(face_ids, faces, num_vertices):
+    """`[B, h, w, 3]` vertex indices of the face each pixel sees, V (one past the
+    last vertex) on the background: callers append a dummy vertex, so that the
+    gathers also work for empty meshes."""
+    padded = tf.concat([faces, tf.fill([1, 3], num_vertices)], axis=0)
+    return tf.gather(padded, tf.where(face_ids >= 0, face_ids, tf.shape(faces)[0]))
 
 
 def rasterize_reference(vertices, faces, projection, image_size, *, perspective=True):
