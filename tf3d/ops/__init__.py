@@ -11,6 +11,7 @@ record's camera. Importing this package builds and loads nothing.
 """
 
 from tf3d.ops.backend import implementation, set_implementation
+from tf3d.ops.depth_to_mesh import depth_to_mesh
 from tf3d.ops.interpolate import interpolate
 from tf3d.ops.layers import MeshSilhouette, VoxelSilhouette
 from tf3d.ops.mesh_silhouette import mesh_silhouette
@@ -18,9 +19,10 @@ from tf3d.ops.mesh_silhouette_reference import mesh_silhouette_reference
 from tf3d.ops.preview import render_mesh, render_voxels
 from tf3d.ops.rasterize import Fragments, rasterize
 from tf3d.ops.rasterize_reference import rasterize_reference
+from tf3d.ops.shading import Shaded, lambertian_shading
 from tf3d.ops.voxel_silhouette import voxel_silhouette
 from tf3d.ops.voxel_silhouette_reference import voxel_silhouette_reference
 
-__all__ = ["MeshSilhouette", "VoxelSilhouette", "implementation", "interpolate", "mesh_silhouette",
+__all__ = ["MeshSilhouette", "VoxelSilhouette", "Shaded", "depth_to_mesh", "implementation", "interpolate", "lambertian_shading", "mesh_silhouette",
            "mesh_silhouette_reference", "Fragments", "rasterize", "rasterize_reference", "render_mesh", "render_voxels", "set_implementation",
            "voxel_silhouette", "voxel_silhouette_reference"]
