@@ -55,16 +55,9 @@ def test_faces_crossing_the_near_plane_are_dropped():
     # vertex sits at depth 0 and one behind the camera. Faces using them are
     # dropped in both implementations, with finite (zero) gradients.
     size = 16
-    extrinsic = conventions.look_at_extrinsics((0.0, 0.0, -2.5))
-    projection = conventions.projection_matrix(conventions.intrinsics(40.0, size), extrinsic)[None]
-    sphere, sphere_faces = primitives.icosphere(1, radius=0.4)
-    extra = np.array([[0.3, 0.2, -2.5], [-0.2, 0.1, -3.0], [0.1, -0.1, -1.0], [0.2, 0.3, -2.3],
-                      [-0.1, -0.2, -1.5]])  # depths 0, -0.5, 1.5, 0.2, 1.0
-    n = len(sphere)
-    vertices = np.concatenate([sphere, extra])[None]
-    kept = np.concatenate([sphere_faces, [[n + 2, n + 3, n + 4]]])
-    crossing = [[n, n + 2, n + 3], [n + 1, n + 2, n + 3], [n + 1, n + 4, n]]
+    vertices, kept, crossing, projection = ops_testing.near_plane_scene(size)
     faces = np.concatenate([kept, crossing])
+    n = crossing[0, 0]  # vertices n (depth 0) and n + 1 (behind the camera)
     value, (grad, _) = ops_testing.assert_matches_reference(
         lambda v, p: mesh_silhouette(v, faces, p, size, sigma=1e-3),
         lambda v, p: mesh_silhouette_reference(v, faces, p, size, sigma=1e-3),

@@ -1,13 +1,19 @@
-"""Differentiable silhouette renderers as custom TensorFlow ops.
+"""Differentiable renderers as custom TensorFlow ops.
 
 `voxel_silhouette` projects occupancy grids (Differentiable Ray Consistency
 or max aggregation), `mesh_silhouette` renders SoftRas-style soft silhouettes
-of meshes. Both are C++ kernels with registered gradients, built on first use
-(`tf3d.ops.build`), and each has a pure-TensorFlow `*_reference` with the same
-signature; `TF3D_OPS=reference` or `set_implementation("reference")` runs the
-references instead. `VoxelSilhouette` / `MeshSilhouette` wrap them as Keras
-layers, `render_mesh` / `render_voxels` render one object through a dataset
-record's camera. Importing this package builds and loads nothing.
+of meshes, and `rasterize` is a hard z-buffer returning `Fragments` (face
+ids, perspective-correct barycentrics, depth; differentiable through the
+barycentrics and depth). All three are C++ kernels, built on first use
+(`tf3d.ops.build`), and each has a pure-TensorFlow `*_reference` with the
+same signature; `TF3D_OPS=reference` or `set_implementation("reference")`
+runs the references instead. On top, in TensorFlow: `interpolate` carries
+vertex attributes to the pixels, `lambertian_shading` renders grayscale
+images under ambient and directional light with anti-aliased outlines, and
+`depth_to_mesh` lifts depth maps into meshes. `VoxelSilhouette` /
+`MeshSilhouette` wrap the silhouette ops as Keras layers, `render_mesh` /
+`render_voxels` render one object through a dataset record's camera.
+Importing this package builds and loads nothing.
 """
 
 from tf3d.ops.backend import implementation, set_implementation
@@ -23,6 +29,8 @@ from tf3d.ops.shading import Shaded, lambertian_shading
 from tf3d.ops.voxel_silhouette import voxel_silhouette
 from tf3d.ops.voxel_silhouette_reference import voxel_silhouette_reference
 
-__all__ = ["MeshSilhouette", "VoxelSilhouette", "Shaded", "depth_to_mesh", "implementation", "interpolate", "lambertian_shading", "mesh_silhouette",
-           "mesh_silhouette_reference", "Fragments", "rasterize", "rasterize_reference", "render_mesh", "render_voxels", "set_implementation",
-           "voxel_silhouette", "voxel_silhouette_reference"]
+__all__ = ["Fragments", "MeshSilhouette", "Shaded", "VoxelSilhouette", "depth_to_mesh",
+           "implementation", "interpolate", "lambertian_shading", "mesh_silhouette",
+           "mesh_silhouette_reference", "rasterize", "rasterize_reference", "render_mesh",
+           "render_voxels", "set_implementation", "voxel_silhouette",
+           "voxel_silhouette_reference"]

@@ -1,4 +1,4 @@
-"""Which implementation the silhouette ops run: native kernels or the reference.
+"""Which implementation the custom ops (silhouettes, rasterize) run: native kernels or the reference.
 
 The native C++ kernels are the default. `set_implementation("reference")` or
 the environment variable `TF3D_OPS=reference` selects the pure-TensorFlow
@@ -41,7 +41,7 @@ def use_reference():
         return False
     if not _warned:
         _warned = True
-        warnings.warn("tf3d.ops runs the pure-TensorFlow reference silhouette renderers "
+        warnings.warn("tf3d.ops runs the pure-TensorFlow reference renderers "
                       f"(${ENV_VAR}=reference or set_implementation): correct but slow and "
                       "memory-hungry", RuntimeWarning, stacklevel=3)
     return True

@@ -81,7 +81,8 @@ def _check_light(light_direction, batch, dtype):
         raise ValueError(f"light_direction must have shape [B, 3] with B = {batch} or [3], got "
                          f"{light.shape}")
     light = geometry_normals.unit_vectors(light)
-    return light[None, None, None] if light.shape.rank == 1 else light[:, None, None]  # [B, 1, 1, 3]
+    # [B or 1, 1, 1, 3]
+    return light[None, None, None] if light.shape.rank == 1 else light[:, None, None]
 
 
 def _fill_edges(shade, covered):
@@ -143,7 +144,8 @@ def lambertian_shading(vertices, faces, projection, image_size, albedo, light_di
     sigma = default_sigma((height, width)) if sigma is None else sigma
 
     face_normals = geometry_normals.face_normals(vertices, faces)  # [B, F, 3]
-    face_normals = tf.pad(face_normals, [[0, 0], [0, 1], [0, 0]])  # a zero normal for the background
+    # a zero normal for the background
+    face_normals = tf.pad(face_normals, [[0, 0], [0, 1], [0, 0]])
     seen_face = tf.where(fragments.mask, fragments.face_ids, tf.shape(faces)[0])
     flat = tf.gather(face_normals, seen_face, batch_dims=1)  # [B, h, w, 3]
     if smooth:

@@ -58,6 +58,40 @@ def jacobian_error(fn, inputs):
     return max(np.abs(t - n).max() for t, n in zip(theoretical, numerical))
 
 
+def assert_jacobians_match(fn, inputs, atol=1e-6):
+    """`tf.test.compute_gradient` of `fn(*inputs)` (float64): every input's Jacobian
+    is nonzero and matches central differences to `atol` times its largest entry (at least 1)."""
+    theoretical, numerical = tf.test.compute_gradient(
+        fn, [tf.constant(x, tf.float64) for x in inputs], delta=1e-6)
+    for t, n in zip(theoretical, numerical):
+        assert np.abs(t).max() > 0, "the test inputs must produce a nonzero Jacobian"
+        np.testing.assert_allclose(t, n, atol=atol * max(1.0, np.abs(n).max()))
+
+
+def near_plane_scene(size):
+    """A mesh with faces crossing the near plane, seen by one `[1, 3, 4]` camera.
+
+    The camera sits at z = -2.5 looking down +Z, so depth = z + 2.5 exactly:
+    one extra vertex is at depth 0 and one behind the camera.
+
+    Returns:
+      (vertices `[1, V, 3]`, kept faces (a sphere and a face in front of it),
+      crossing faces `[3, 3]`, projection `[1, 3, 4]`).
+    """
+    from tf3d.ops import primitives
+
+    extrinsic = conventions.look_at_extrinsics((0.0, 0.0, -2.5))
+    projection = conventions.projection_matrix(conventions.intrinsics(40.0, size), extrinsic)[None]
+    sphere, sphere_faces = primitives.icosphere(1, radius=0.4)
+    extra = np.array([[0.3, 0.2, -2.5], [-0.2, 0.1, -3.0], [0.1, -0.1, -1.0], [0.2, 0.3, -2.3],
+                      [-0.1, -0.2, -1.5]])  # depths 0, -0.5, 1.5, 0.2, 1.0
+    n = len(sphere)
+    vertices = np.concatenate([sphere, extra])[None]
+    kept = np.concatenate([sphere_faces, [[n + 2, n + 3, n + 4]]])
+    crossing = np.array([[n, n + 2, n + 3], [n + 1, n + 2, n + 3], [n + 1, n + 4, n]])
+    return vertices, kept, crossing, projection
+
+
 def finite_difference_error(render, projection, direction, delta=1e-3):
     """|central difference - tape| / |tape| of `sum(render(P))` along `direction` at `P`.
 
