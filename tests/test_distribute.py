@@ -113,7 +113,6 @@ class TwoOptimizersConfig(config_lib.TaskConfig):
     name: str = "two_optimizers"  # test-only task: generator + critic, two SGD optimizers
 
 
-@tasks.register
 class TwoOptimizersTask(Task):
     """Test-only stand-in for a GAN task: the paired task's inputs, a custom `train_step`."""
 
@@ -138,6 +137,14 @@ class TwoOptimizersTask(Task):
 
     def monitor(self):
         return "val_g_loss", "min"
+
+
+@pytest.fixture()
+def two_optimizers_task():
+    """Registers the test-only task for one test (kept out of the registry that test_tasks.py walks)."""
+    tasks.register(TwoOptimizersTask)
+    yield
+    tasks._TASKS.pop(TwoOptimizersTask.name, None)  # noqa: SLF001
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -209,6 +216,7 @@ def _train_two_workers(task, data, run_dir):
 def _worker_main(task, data, run_dir):
     from tf3d import train
 
+    tasks.register(TwoOptimizersTask)
     cfg = config_lib.resolve(LOCAL, _overrides(task, data, run_dir, "multi_worker"))
     train.train(cfg, verbose=0)
 
@@ -218,7 +226,7 @@ def _worker_main(task, data, run_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["paired", "two_optimizers"])
-def test_multi_worker_training_matches_one_worker(task, tmp_path):
+def test_multi_worker_training_matches_one_worker(task, tmp_path, two_optimizers_task):
     from tf3d import train
 
     data = _same_record_dataset(str(tmp_path / "data"))
