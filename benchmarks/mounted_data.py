@@ -5,7 +5,8 @@
 
 Reads one pass over the training split with `tf3d.data.pipeline.make_dataset`
 as training does (batch 32, one random view, interleave of 4 files, shuffle),
-from a fresh iterator each round (so files are opened again), best of
+from a fresh iterator each round (so files are opened again), after one
+warm-up pass, rounds alternating between the directories, best of
 `--rounds`, and prints examples per second for each directory and the ratio
 mounted/local, in the same process. MNT is the same build seen through the
 mount (on Colab: a copy in `/content/drive/MyDrive/...`; here:
@@ -21,19 +22,16 @@ import sys
 import time
 
 
-def one_pass_rate(directory, rounds, batch_size=32):
-    """Examples per second of one training pass over `directory`'s train split (best of `rounds`)."""
+def one_pass_rate(directory, batch_size=32):
+    """`(examples per second, files)` of one training pass over `directory`'s train split."""
     from tf3d.data import pipeline
 
     source = pipeline.resolve(directory, "train")
     steps = pipeline.num_batches(source, batch_size)
-    best = 0.0
-    for _ in range(rounds):
-        ds = pipeline.make_dataset(source, "train", batch_size=batch_size, training=True, views="random", seed=0)
-        start = time.perf_counter()
-        count = sum(int(images.shape[0]) for images, _ in ds.take(steps))
-        best = max(best, count / (time.perf_counter() - start))
-    return best, len(source.files)
+    ds = pipeline.make_dataset(source, "train", batch_size=batch_size, training=True, views="random", seed=0)
+    start = time.perf_counter()
+    count = sum(int(images.shape[0]) for images, _ in ds.take(steps))
+    return count / (time.perf_counter() - start), len(source.files)
 
 
 def split_records(directory, out):
@@ -60,17 +58,20 @@ def main(argv=None):
     parser.add_argument("--mounted")
     parser.add_argument("--local-small")
     parser.add_argument("--mounted-small")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.split_records:
         print(f"wrote {split_records(*args.split_records)}")
         return 0
-    rates = {}
-    for name in ("local", "mounted", "local_small", "mounted_small"):
-        directory = getattr(args, name)
-        if directory:
-            rates[name], files = one_pass_rate(directory, args.rounds)
-            print(f"{name:14s}: {rates[name]:8.1f} examples/s  ({files} train files, {directory})")
+    names = [n for n in ("local", "mounted", "local_small", "mounted_small") if getattr(args, n)]
+    one_pass_rate(getattr(args, names[0]))  # warm-up: tracing and thread pools, not counted
+    rates, files = dict.fromkeys(names, 0.0), {}
+    for _ in range(args.rounds):  # rounds alternate between the directories; best of each
+        for name in names:
+            rate, files[name] = one_pass_rate(getattr(args, name))
+            rates[name] = max(rates[name], rate)
+    for name in names:
+        print(f"{name:14s}: {rates[name]:8.1f} examples/s  ({files[name]} train files, {getattr(args, name)})")
     for layout in ("", "_small"):
         if f"local{layout}" in rates and f"mounted{layout}" in rates:
             print(f"ratio mounted/local{layout or ' (shards)'} = "
