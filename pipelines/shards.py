@@ -188,7 +188,7 @@ def write_shard_file(shard_path, sources, results, fingerprint):
       results: iterable of `(source, record bytes or SkipModel)` in the order of `sources`.
       fingerprint: the build's fingerprint, recorded in the manifest.
     """
-    import tensorflow as tf  # in the worker only; the parent never imports TF before forking
+    import tensorflow as tf
 
     gfile = tf.io.gfile
     tmp_path = f"{shard_path}.tmp-{os.getpid()}"
