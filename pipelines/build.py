@@ -2,18 +2,19 @@
 
 Sources are registered by name; each turns its inputs into `ModelSource`s and
 a shard processor, and `pipelines.shards.build_dataset` writes the shards and
-`dataset_info.json` (format: `tf3d.data.records`).
+`tf3d_info.json` (format: `tf3d.data.records`).
 
     python -m pipelines.build synthetic --out data/synthetic            # the default data
     python -m pipelines.build synthetic --out /tmp/x --num-chairs 20 --num-tables 20 --workers 2
     python -m pipelines.build shapenet --root PATH --synsets 03001627,04379243 --out DIR
     python -m pipelines.build r2n2 --renderings PATH --voxels PATH --out DIR
+    python -m pipelines.build synthetic --out DIR --runner direct --workers 2   # on Apache Beam
 
 Mesh sources (synthetic, ShapeNet) go through one path, `process_mesh_shard`:
 load and clean the mesh, normalize it into the voxel cube, voxelize it, render
 the whole shard in one Blender process with `blender/render_aligned.py`, and
 encode one record per model. A model that fails any step is skipped, logged
-and counted in `dataset_info.json`; the build goes on.
+and counted in `tf3d_info.json`; the build goes on.
 
 Synthetic meshes are cached under `OUT/meshes/<generator version>-seed<seed>/
 <category>/<model id>.obj` (`synthetic_mesh_dir`), so a build with another
@@ -46,6 +47,9 @@ SOURCES = {
 }
 DEFAULT_CHAIRS = 1000
 DEFAULT_TABLES = 1000
+# `--runner` values besides "pool" (pipelines.beam_build.RUNNERS; kept here so
+# that the CLI does not import Apache Beam unless a build uses it).
+BEAM_RUNNERS = ("direct", "DataflowRunner", "FlinkRunner", "SparkRunner")
 
 
 def process_mesh_shard(sources, work_dir, *, viewpoints, resolution, engine="workbench",
@@ -172,7 +176,8 @@ def build(args):
               "seed": args.seed, "generator_version": version, **mesh_build_config(args, viewpoints)}
     return shards.build_dataset(
         args.out, args.name or "synthetic", sources, mesh_shard_processor(args, viewpoints),
-        workers=args.workers, build_config=config, viewpoints=viewpoints, progress=not args.quiet)
+        workers=args.workers, build_config=config, viewpoints=viewpoints, progress=not args.quiet,
+        runner=runner_for(args))
 
 
 # ----------------------------------------------------------------------------- shared by mesh sources
@@ -207,6 +212,23 @@ def mesh_shard_processor(args, viewpoints):
 # ----------------------------------------------------------------------------- command line
 
 
+def runner_for(args):
+    """What runs the shard jobs of `args`: None (the process pool) or a `beam_build.BeamRunner`."""
+    if args.runner == "pool":
+        return None
+    from pipelines import beam_build
+
+    return beam_build.BeamRunner(args.runner, args.beam_options, workers=args.workers,
+                                 bundle_size=args.bundle_size)
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _non_negative(text):
     value = int(text)
     if value < 0:
@@ -225,6 +247,12 @@ def _parser():
                          help="parallel worker processes (default: all cores)")
         sub.add_argument("--name", default=None, help="shard file prefix (default: the source name)")
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        sub.add_argument("--runner", choices=("pool",) + BEAM_RUNNERS, default="pool",
+                         help="pool: worker processes on this machine (default); otherwise an Apache "
+                              "Beam runner (direct: Beam's DirectRunner with --workers processes); "
+                              "unknown --flag=value arguments become Beam pipeline options")
+        sub.add_argument("--bundle-size", type=_positive, default=32,
+                         help="Beam runners: models per Blender process (default 32)")
         # Also after SOURCE (`build synthetic --out X --verbose`). SUPPRESS keeps a
         # flag given before SOURCE: a subparser's defaults would overwrite it.
         sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -250,7 +278,11 @@ def main(argv=None):
     Bad arguments end it through argparse (`SystemExit(2)`), as for every CLI.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.runner == "pool":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (Beam pipeline options need --runner)")
+    args.beam_options = unknown
     return cli.run(_build, args)
 
 

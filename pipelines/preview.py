@@ -15,7 +15,7 @@ from tf3d import cli
 
 
 def _split_files(directory, split):
-    """Shard paths of `split` from `dataset_info.json`; FileNotFoundError if it has none."""
+    """Shard paths of `split` from `tf3d_info.json`; FileNotFoundError if it has none."""
     from tf3d.data import records
 
     info = records.read_info(directory)

@@ -319,6 +319,8 @@ def build(args):
               "split_file": args.split_file and os.path.abspath(args.split_file),
               "camera": {"distance_scale": DISTANCE_SCALE, "fov": FOV_DEG, "image_size": IMAGE_SIZE,
                          "frame": "grid spans the voxel cube; cameras moved (see pipelines/r2n2.py)"}}
+    from pipelines import build
+
     return shards.build_dataset(args.out, args.name or "r2n2", models, process_r2n2_shard,
                                 workers=args.workers, build_config=config, viewpoints=None,
-                                progress=not args.quiet)
+                                progress=not args.quiet, runner=build.runner_for(args))

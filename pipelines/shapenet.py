@@ -26,7 +26,7 @@ into tf3d's frame like the mesh (`turn_grid`, exact).
 
 A model that cannot be processed (unreadable or empty mesh, nothing left
 after cleaning, an empty grid, a Blender failure) is skipped with its reason in
-`dataset_info.json` (`skipped`, `num_skipped`); the build goes on.
+`tf3d_info.json` (`skipped`, `num_skipped`); the build goes on.
 
     python -m pipelines.build shapenet --root ~/ShapeNetCore.v2 --synsets 03001627,04379243 \
         --out data/shapenet --workers 8 [--limit 100] [--split-file ShapeNet.json] [--voxels binvox]
@@ -340,7 +340,7 @@ def _replace_voxels(record, voxels):
     feature = example.features.feature
     feature["voxels"].bytes_list.value[:] = [records.pack_voxels(voxels)]
     feature["voxel_resolution"].int64_list.value[:] = [voxels.shape[0]]
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)  # as records.encode_example
 
 
 def prepare_model(source, mesh_path, *, resolution, voxel_source="mesh"):
@@ -442,4 +442,5 @@ def build(args):
     process = functools.partial(process_shapenet_shard, viewpoints=viewpoints, resolution=args.resolution,
                                 engine=args.engine, backend=args.renderer, voxel_source=args.voxels)
     return shards.build_dataset(args.out, args.name or "shapenet", models, process, workers=args.workers,
-                                build_config=config, viewpoints=viewpoints, progress=not args.quiet)
+                                build_config=config, viewpoints=viewpoints, progress=not args.quiet,
+                                runner=mesh_build.runner_for(args))

@@ -8,7 +8,8 @@ the shard is complete, next to a small manifest (`<shard>.manifest.json`:
 its model ids, counts, checksum and skipped models). A re-run with the same
 plan keeps every finished shard whose manifest and checksum still match, so a
 killed build resumes where it stopped and a shard is never half-written.
-Finally the manifests are merged into `dataset_info.json`.
+Finally the manifests are merged into tf3d's `tf3d_info.json` (`records.INFO_FILE`),
+and `pipelines.tfds_info` writes the metadata TFDS reads beside it.
 
 A worker keeps its scratch files in `<shard>.work-<pid>/` and writes
 `<shard>.tmp-<pid>`; a killed worker leaves them behind, and the next build
@@ -34,6 +35,7 @@ import zlib
 import numpy as np
 
 from tf3d import cli
+from pipelines import tfds_info
 from tf3d.data import records
 
 log = logging.getLogger(__name__)
@@ -125,10 +127,17 @@ def check_unique_ids(sources, shown=5):
 
 def _sha256(path):
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with _gfile().GFile(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _gfile():
+    """`tf.io.gfile`: shards and manifests may live on GCS (a Beam build on Dataflow)."""
+    import tensorflow as tf
+
+    return tf.io.gfile
 
 
 def _manifest_path(shard_path):
@@ -137,11 +146,12 @@ def _manifest_path(shard_path):
 
 def _finished(shard_path, sources, fingerprint):
     """Whether a shard from an earlier run can be kept as it is."""
+    gfile = _gfile()
     manifest_path = _manifest_path(shard_path)
-    if not (os.path.exists(shard_path) and os.path.exists(manifest_path)):
+    if not (gfile.exists(shard_path) and gfile.exists(manifest_path)):
         return False
     try:
-        with open(manifest_path) as fh:
+        with gfile.GFile(manifest_path) as fh:
             manifest = json.load(fh)
     except (OSError, ValueError):
         return False
@@ -151,18 +161,42 @@ def _finished(shard_path, sources, fingerprint):
 
 
 def _write_shard(job):
-    """Worker: processes one shard's sources and writes shard + manifest atomically."""
-    import tensorflow as tf  # in the worker only; the parent never imports TF before forking
+    """Pool worker: processes one shard's sources and writes shard + manifest atomically."""
+    import tempfile
 
     shard_path, sources, process_shard, fingerprint = job
-    tmp_path = f"{shard_path}.tmp-{os.getpid()}"
     work_dir = f"{shard_path}.work-{os.getpid()}"
+    if "://" in shard_path:  # scratch space is always local
+        work_dir = tempfile.mkdtemp(prefix="tf3d-shard-")
     os.makedirs(work_dir, exist_ok=True)
+    try:
+        write_shard_file(shard_path, sources, process_shard(sources, work_dir), fingerprint)
+    finally:
+        _rmtree(work_dir)
+    return shard_path, len(sources)
+
+
+def write_shard_file(shard_path, sources, results, fingerprint):
+    """Writes one shard and its manifest from processed results, atomically.
+
+    Shared by the process pool and the Beam builder (`pipelines.beam_build`),
+    so both write the same bytes for the same models.
+
+    Args:
+      shard_path: the shard's final path (local or `gs://`).
+      sources: the shard's `ModelSource`s in plan order.
+      results: iterable of `(source, record bytes or SkipModel)` in the order of `sources`.
+      fingerprint: the build's fingerprint, recorded in the manifest.
+    """
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    tmp_path = f"{shard_path}.tmp-{os.getpid()}"
     manifest = {"fingerprint": fingerprint, "sources": [s.model_id for s in sources],
                 "records": [], "categories": {}, "skipped": [], "occupancy_sum": 0.0}
     try:
         with tf.io.TFRecordWriter(tmp_path) as writer:
-            for source, result in process_shard(sources, work_dir):
+            for source, result in results:
                 if isinstance(result, SkipModel):
                     log.warning("skipped %s (%s): %s", source.model_id, source.path, result)
                     manifest["skipped"].append({"model_id": source.model_id, "path": source.path,
@@ -174,16 +208,15 @@ def _write_shard(job):
                 manifest["occupancy_sum"] += _occupancy(result)
         manifest["sha256"] = _sha256(tmp_path)
         manifest["num_records"] = len(manifest["records"])
-        with open(_manifest_path(shard_path) + ".tmp", "w") as fh:
+        with gfile.GFile(_manifest_path(shard_path) + ".tmp", "w") as fh:
             json.dump(manifest, fh)
         # Manifest first: a shard file never exists without the manifest that vouches for it.
-        os.replace(_manifest_path(shard_path) + ".tmp", _manifest_path(shard_path))
-        os.replace(tmp_path, shard_path)
+        gfile.rename(_manifest_path(shard_path) + ".tmp", _manifest_path(shard_path), overwrite=True)
+        gfile.rename(tmp_path, shard_path, overwrite=True)
     finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        _rmtree(work_dir)
-    return shard_path, len(sources)
+        if gfile.exists(tmp_path):
+            gfile.remove(tmp_path)
+    return manifest
 
 
 # A worker's scratch directory (`<shard>.work-<pid>`) or unfinished shard (`<shard>.tmp-<pid>`).
@@ -244,32 +277,39 @@ def _rmtree(path):
 
 
 def build_dataset(out_dir, name, sources, process_shard, *, workers, build_config,
-                  models_per_shard=MODELS_PER_SHARD, viewpoints=None, progress=True):
-    """Builds (or resumes building) a sharded dataset and its `dataset_info.json`.
+                  models_per_shard=MODELS_PER_SHARD, viewpoints=None, progress=True, runner=None):
+    """Builds (or resumes building) a sharded dataset and its metadata files.
 
     Args:
-      out_dir: local output directory (created if missing).
+      out_dir: output directory (created if missing); local, or `gs://` for
+        a Beam runner whose workers cannot see this machine's disk.
       name: dataset name, the shard file prefix.
       sources: list of `ModelSource`.
       process_shard: picklable callable `(sources, work_dir) -> iterable of
         (source, record bytes or SkipModel)`; runs in worker processes.
       workers: number of worker processes (0 or 1: in this process).
-      build_config: JSON-serializable dict recorded in `dataset_info.json`;
+      build_config: JSON-serializable dict recorded in the metadata;
         shards built under a different config are rebuilt.
       models_per_shard: target number of models per shard.
       viewpoints: `conventions.ViewpointSet` the dataset was rendered with,
         or None when views differ per record (e.g. 3D-R2N2).
       progress: show a tqdm progress bar.
+      runner: None (a process pool of `workers`), or a callable
+        `runner(jobs)` that writes every job's shard with `write_shard_file`
+        (`pipelines.beam_build.BeamRunner`); a job is
+        `(shard_path, sources, process_shard, fingerprint)`.
 
     Returns:
-      The `dataset_info.json` content as a dict.
+      The `records.INFO_FILE` content as a dict.
     """
-    from tqdm import tqdm
-
     if not sources:
         raise ValueError("sources is empty: there is nothing to build")
     plan = plan_shards(sources, models_per_shard)  # checks the ids before anything is written
-    os.makedirs(out_dir, exist_ok=True)
+    remote = "://" in out_dir
+    if remote:
+        _gfile().makedirs(out_dir)
+    else:
+        os.makedirs(out_dir, exist_ok=True)
     fingerprint = hashlib.sha256(json.dumps(dict(build_config, voxel_packing=records.VOXEL_PACKING,
                                                  normalization=_conventions().NORMALIZATION_VERSION),
                                             sort_keys=True).encode()).hexdigest()[:16]
@@ -277,38 +317,54 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
     jobs = []
     for split, shards in plan.items():
         for index, shard_sources in enumerate(shards):
-            path = os.path.join(out_dir, records.shard_name(name, split, index, len(shards)))
-            planned.add(os.path.basename(path))
+            path = _join(out_dir, records.shard_name(name, split, index, len(shards)))
+            planned.add(records.shard_name(name, split, index, len(shards)))
             if not _finished(path, shard_sources, fingerprint):
                 jobs.append((path, shard_sources, process_shard, fingerprint))
     _warn_empty_splits(plan, len(sources))
-    _remove_leftovers(out_dir)
+    if not remote:  # worker pids name local leftovers only
+        _remove_leftovers(out_dir)
     _remove_stale(out_dir, name, planned)
     kept = sum(len(shards) for shards in plan.values()) - len(jobs)
     if kept:
         log.info("resuming: %d finished shards kept, %d to build", kept, len(jobs))
 
     start = time.time()
+    if runner is not None:
+        if jobs:
+            runner(jobs)
+    else:
+        _run_in_pool(jobs, workers, name, progress)
+    info = _write_info(out_dir, name, plan, build_config, viewpoints, time.time() - start)
+    skipped_all = [split for split, entry in info["splits"].items() if not entry["num_records"]]
+    if skipped_all:
+        log.warning("split %s has no records: every one of its models was skipped (see %s)",
+                    " and ".join(repr(s) for s in skipped_all), records.INFO_FILE)
+    return info
+
+
+def _join(directory, filename):
+    return f"{directory.rstrip('/')}/{filename}" if "://" in directory else os.path.join(directory, filename)
+
+
+def _run_in_pool(jobs, workers, name, progress):
+    """Writes every job's shard in `workers` processes (one shard per process at a time)."""
+    from tqdm import tqdm
+
     total = sum(len(job[1]) for job in jobs)
     with tqdm(total=total, unit="model", desc=f"building {name}", disable=not progress) as bar:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
                 bar.update(_write_shard(job)[1])
-        else:
-            # spawn: each worker imports TensorFlow itself; forking a process
-            # that may hold TF or Blender state is not safe.
-            context = multiprocessing.get_context("spawn")
-            # The initializer hides TensorFlow's C++ start-up lines in every
-            # worker when the parent CLI runs quiet (`tf3d.cli`).
-            with context.Pool(min(workers, len(jobs)), initializer=cli.quiet_in_worker) as pool:
-                for _, count in pool.imap_unordered(_write_shard, jobs):
-                    bar.update(count)
-    info = _write_info(out_dir, name, plan, build_config, viewpoints, time.time() - start)
-    skipped_all = [split for split, entry in info["splits"].items() if not entry["num_records"]]
-    if skipped_all:
-        log.warning("split %s has no records: every one of its models was skipped (see dataset_info.json)",
-                    " and ".join(repr(s) for s in skipped_all))
-    return info
+            return
+        # spawn: each worker imports TensorFlow itself; forking a process
+        # that may hold TF or Blender state is not safe.
+        context = multiprocessing.get_context("spawn")
+        # The initializer hides TensorFlow's C++ start-up lines in every
+        # worker when the parent CLI runs quiet (`tf3d.cli`).
+        with context.Pool(min(workers, len(jobs)), initializer=cli.quiet_in_worker) as pool:
+            for _, count in pool.imap_unordered(_write_shard, jobs):
+                bar.update(count)
 
 
 def _warn_empty_splits(plan, num_models):
@@ -324,13 +380,15 @@ def _warn_empty_splits(plan, num_models):
 
 
 def _remove_stale(out_dir, name, planned):
-    for filename in os.listdir(out_dir):
+    gfile = _gfile()
+    for filename in gfile.listdir(out_dir):
+        filename = filename.rstrip("/")
         if _LEFTOVER_RE.match(filename):
             continue  # a worker's, handled by _remove_leftovers
         parsed = records.parse_shard_name(filename.split(".manifest.json")[0].split(".tmp")[0])
         if parsed and parsed[0] == name and filename.split(".manifest.json")[0] not in planned:
             log.info("removing %s: not part of this build's plan", filename)
-            os.remove(os.path.join(out_dir, filename))
+            gfile.remove(_join(out_dir, filename))
 
 
 def _write_info(out_dir, name, plan, build_config, viewpoints, seconds):
@@ -341,9 +399,10 @@ def _write_info(out_dir, name, plan, build_config, viewpoints, seconds):
         entry = {"num_records": 0, "categories": {}, "shards": []}
         for index in range(len(shards)):
             filename = records.shard_name(name, split, index, len(shards))
-            with open(_manifest_path(os.path.join(out_dir, filename))) as fh:
+            with _gfile().GFile(_manifest_path(_join(out_dir, filename))) as fh:
                 manifest = json.load(fh)
             entry["shards"].append({"file": filename, "num_records": manifest["num_records"],
+                                    "num_bytes": _gfile().stat(_join(out_dir, filename)).length,
                                     "sha256": manifest["sha256"]})
             entry["num_records"] += manifest["num_records"]
             for category, count in manifest["categories"].items():
@@ -353,7 +412,7 @@ def _write_info(out_dir, name, plan, build_config, viewpoints, seconds):
                 occupancy_sum += manifest["occupancy_sum"]
                 occupancy_count += manifest["num_records"]
             if num_views is None and manifest["num_records"]:
-                num_views, image_size, resolution = _first_record_shape(os.path.join(out_dir, filename))
+                num_views, image_size, resolution = _first_record_shape(_join(out_dir, filename))
         splits[split] = entry
     if num_views is None:
         raise RuntimeError(f"no model could be processed; {len(skipped)} skipped: "
@@ -381,10 +440,11 @@ def _write_info(out_dir, name, plan, build_config, viewpoints, seconds):
         "build_config": build_config,
         "build_seconds": round(seconds, 1),
     }
-    tmp = os.path.join(out_dir, records.INFO_FILE + ".tmp")
-    with open(tmp, "w") as fh:
+    tmp = _join(out_dir, records.INFO_FILE + ".tmp")
+    with _gfile().GFile(tmp, "w") as fh:
         json.dump(info, fh, indent=1)
-    os.replace(tmp, os.path.join(out_dir, records.INFO_FILE))
+    _gfile().rename(tmp, _join(out_dir, records.INFO_FILE), overwrite=True)
+    tfds_info.write(out_dir, info)
     return info
 
 

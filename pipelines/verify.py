@@ -1,6 +1,6 @@
 """`python -m pipelines.verify DIR [--alignment] [--rotation]`: check a built dataset.
 
-Reads every record of every shard listed in `dataset_info.json` (local disk,
+Reads every record of every shard listed in `tf3d_info.json` (local disk,
 a Drive mount or `gs://`), checks each shard's SHA-256 and record count and
 each split's per-category counts, and names the file and record index of
 anything corrupt. With `--alignment` it also projects each record's voxel
@@ -47,7 +47,7 @@ def check_shard(job):
     """Reads one shard: (problems, per-category counts, per-record view IoUs or None).
 
     Args:
-      job: (path, shard entry from dataset_info.json, whether to check alignment).
+      job: (path, shard entry from tf3d_info.json, whether to check alignment).
     """
     import tensorflow as tf
 
@@ -57,9 +57,9 @@ def check_shard(job):
     path, entry, check_alignment = job
     problems, categories, ious = [], {}, []
     if not tf.io.gfile.exists(path):
-        return [f"{path}: missing (listed in dataset_info.json)"], categories, ious
+        return [f"{path}: missing (listed in tf3d_info.json)"], categories, ious
     if _sha256(path) != entry["sha256"]:
-        problems.append(f"{path}: SHA-256 differs from dataset_info.json (the file changed or is corrupt)")
+        problems.append(f"{path}: SHA-256 differs from tf3d_info.json (the file changed or is corrupt)")
     count = 0
     try:
         for count, raw in enumerate(tf.data.TFRecordDataset(path), start=1):
@@ -76,7 +76,7 @@ def check_shard(job):
     except tf.errors.DataLossError as exc:
         problems.append(f"{path}: record {count}: truncated or corrupt ({exc.message.splitlines()[0]})")
     if count != entry["num_records"]:
-        problems.append(f"{path}: {count} records read, dataset_info.json says {entry['num_records']}")
+        problems.append(f"{path}: {count} records read, tf3d_info.json says {entry['num_records']}")
     return problems, categories, ious
 
 
@@ -101,7 +101,7 @@ def verify(directory, check_alignment=False, workers=1):
     for split, split_entry in info["splits"].items():
         if found.get(split, {}) != split_entry["categories"] and not problems:
             problems.append(f"split {split}: categories {found.get(split, {})} differ from "
-                            f"dataset_info.json {split_entry['categories']}")
+                            f"tf3d_info.json {split_entry['categories']}")
     return problems, ious
 
 
@@ -149,7 +149,7 @@ def check_rotation(directory, workers=1):
     """Kept fractions of every record and view of a dataset: list of `rotation_shard` rows.
 
     Uses the rotation the input pipeline would (`rotation_mode="auto"`): the
-    table of the fixed viewpoints in `dataset_info.json`, or each record's own
+    table of the fixed viewpoints in `tf3d_info.json`, or each record's own
     azimuths where there are none.
     """
     from tf3d.data import records, rotation_kept

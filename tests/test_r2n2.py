@@ -328,6 +328,9 @@ def test_r2n2_command_on_generated_data(tmp_path):
     assert info["num_records"] == 5 and info["categories"] == {"chair": 3, "table": 2}
     assert info["num_skipped"] == 1 and "empty" in str(info["skipped"])
     assert info["viewpoints"] is None and info["num_views"] == 4 and info["image_size"] == 137
+    from tests.test_tfds_info import assert_tfds_matches
+
+    assert_tfds_matches(out)  # TFDS loads an R2N2 build too (4 views of 137 px)
     assert check_verify_and_train(out, str(tmp_path / "run"), min_iou=0.99) >= 0.99
 
 

@@ -309,6 +309,9 @@ def test_shapenet_command_end_to_end(tmp_path):
     assert info["num_skipped"] == 3, info["skipped"]
     assert all(any(m in json.dumps(s) for s in info["skipped"]) for m in ("broken-v1", "empty-v2", "nomesh")), \
         skipped
+    from tests.test_tfds_info import assert_tfds_matches
+
+    assert_tfds_matches(out)  # TFDS loads a ShapeNet build too
 
     import tensorflow as tf
 

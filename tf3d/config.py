@@ -76,6 +76,7 @@ class TrainConfig:
     val_batches: typing.Optional[int] = None  # cap on validation batches per epoch; None: all
     num_previews: int = 4  # validation examples drawn in TensorBoard each epoch
     seed: int = 0  # weights, shuffles and view choice
+    strategy: str = "auto"  # tf.distribute: auto, default, mirrored, multi_worker, tpu (tf3d.training.distribute)
 
 
 @dataclasses.dataclass
@@ -236,12 +237,14 @@ def validate(config):
     """
     from tf3d import tasks
     from tf3d.data import pipeline
+    from tf3d.training import distribute
 
     check_choice("task.name", config.task.name, tasks.names())
     check_choice("data.train_views", config.data.train_views, pipeline.VIEWS)
     check_choice("data.val_views", config.data.val_views, pipeline.VIEWS)
     check_choice("data.frame", config.data.frame, pipeline.FRAMES)
     check_choice("data.rotation", config.data.rotation, pipeline.ROTATIONS)
+    check_choice("train.strategy", config.train.strategy, distribute.STRATEGIES)
     for where, value in (("train.epochs", config.train.epochs), ("train.batch_size", config.train.batch_size),
                          ("data.image_size", config.data.image_size), ("eval.batch_size", config.eval.batch_size),
                          ("train.learning_rate", config.train.learning_rate)):

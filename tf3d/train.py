@@ -9,6 +9,10 @@ extra callbacks; this module adds what every run shares and calls `fit()`:
     BackupAndRestore (last, so that an epoch counts as done only once the
     checkpoints of that epoch are written)
 
+`train.strategy` picks a `tf.distribute` strategy (`tf3d.training.distribute`:
+one device, the GPUs of a machine, several machines, a TPU); the model is
+built and compiled in its scope and each worker reads its own shard files.
+
 The run directory's layout is `tf3d.runs`. Running the same command again
 after an interruption resumes from the last finished epoch (weights,
 optimizer state and step, hence the learning-rate schedule); a resumed run
@@ -107,9 +111,11 @@ def train(cfg, verbose=None, callbacks=()):
     import tensorflow as tf
 
     from tf3d import tasks
+    from tf3d.training import distribute
     from tf3d.training.nan_guard import StopOnNonFiniteLoss
 
-    run = runs.RunDir(cfg.run_dir)
+    strategy = distribute.make_strategy(cfg.train.strategy)  # before any other TF op (multi-worker)
+    run = runs.RunDir(distribute.worker_run_dir(cfg.run_dir, strategy))
     summary = run.read_json(run.summary)
     if summary is not None:
         print(f"{run.path} already holds a finished run (best {summary['monitor']} = "
@@ -118,17 +124,19 @@ def train(cfg, verbose=None, callbacks=()):
     resuming = _check_resume(cfg, run)
     task = tasks.build(cfg)
     keras.utils.set_random_seed(cfg.train.seed)
-    inputs = task.build_inputs()
+    inputs = task.build_inputs(distribute.input_context(strategy))
     for bad in inputs.skipped:
         print(f"skipping bad record (data.skip_bad_records=true): {bad}")
     if inputs.skipped:
         print(f"skipping {len(inputs.skipped)} bad record(s) in all")
     config_lib.save(cfg, run.path)
     runs.write_json(run.dataset, inputs.dataset_info)
-    model = task.build_model(inputs.dataset_info)
-    if cfg.init_from and not resuming:
-        print(runs.init_from(model, cfg.init_from))
-    task.compile(model, inputs)
+    with strategy.scope():
+        model = task.build_model(inputs.dataset_info)
+        if cfg.init_from and not resuming:
+            print(runs.init_from(model, cfg.init_from))
+        task.compile(model, inputs)
+    distribute.prepare_for_fit(model, strategy, inputs.train)
 
     monitor, mode = task.monitor()
     best = _BestScore(run, monitor, mode)
@@ -149,12 +157,14 @@ def train(cfg, verbose=None, callbacks=()):
         verbose = 1 if sys.stdout.isatty() else 2
     t = cfg.train
     print(f"training {cfg.name} ({task.describe(model, inputs)}): {inputs.steps_per_epoch} steps/epoch x "
-          f"{t.epochs} epochs, batch {t.batch_size}, run dir {run.path}"
+          f"{t.epochs} epochs, batch {t.batch_size} ({distribute.describe(strategy)}), run dir {run.path}"
           + (" (resuming)" if resuming else ""))
     start = time.time()
     try:
-        history = model.fit(inputs.train, epochs=t.epochs, steps_per_epoch=inputs.steps_per_epoch,
-                            validation_data=inputs.val, validation_steps=inputs.val_steps,
+        history = model.fit(distribute.distribute_dataset(strategy, inputs.train), epochs=t.epochs,
+                            steps_per_epoch=inputs.steps_per_epoch,
+                            validation_data=distribute.distribute_dataset(strategy, inputs.val),
+                            validation_steps=inputs.val_steps,
                             callbacks=all_callbacks, shuffle=False, verbose=verbose)
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
         explained = task.explain_read_error(error, inputs)
@@ -168,7 +178,7 @@ def train(cfg, verbose=None, callbacks=()):
                             f"from its last finished epoch") from None
     logs = {k: float(v[-1]) for k, v in history.history.items()}
     best_value = best.read()
-    summary = {"task": cfg.task.name, "monitor": monitor, "mode": mode,
+    summary = {"task": cfg.task.name, "monitor": monitor, "mode": mode, "strategy": distribute.describe(strategy),
                "best": float("nan") if best_value is None else best_value,
                "final": logs, "epochs": t.epochs, "steps_per_epoch": inputs.steps_per_epoch,
                "train_steps_per_second": timer.rate, "wall_seconds": time.time() - start,

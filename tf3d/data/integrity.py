@@ -67,7 +67,7 @@ def scan_shards(files, num_views, resolution):
 
     Args:
       files: shard paths (local, Drive, `gs://`).
-      num_views, resolution: what every record must hold (`dataset_info.json`).
+      num_views, resolution: what every record must hold (`tf3d_info.json`).
 
     Returns:
       list of `BadRecord`, in file order.

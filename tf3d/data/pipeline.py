@@ -32,7 +32,7 @@ With `with_metadata=True` elements are dicts holding also `category`,
 Views: `"random"` picks one view per model each time the model is read (one
 per model per epoch); `"all"` yields every view of every model; `"first"`
 view 0 only. Rotation: `"table"` uses indices precomputed for the dataset's
-fixed viewpoints (`dataset_info.json`), `"angle"` computes them from each
+fixed viewpoints (`tf3d_info.json`), `"angle"` computes them from each
 record's own azimuth (R2N2 records, arbitrary views), `"auto"` picks `table`
 when the dataset declares fixed viewpoints.
 """
@@ -57,9 +57,9 @@ class DatasetSource:
       files: sorted shard paths.
       num_views: views per record (V).
       resolution: voxel resolution (R).
-      azimuths: the fixed viewpoint azimuths from `dataset_info.json`, or None.
+      azimuths: the fixed viewpoint azimuths from `tf3d_info.json`, or None.
       num_records: records in the split per category (None if unknown).
-      info: the parsed `dataset_info.json` (empty dict without one).
+      info: the parsed `tf3d_info.json` (empty dict without one).
     """
 
     files: tuple
@@ -88,7 +88,7 @@ def resolve(source, split="train"):
     """Finds the shards of `split` and the record layout.
 
     Args:
-      source: a dataset directory (holding `dataset_info.json`) or a shard glob
+      source: a dataset directory (holding `tf3d_info.json`) or a shard glob
         such as `gs://bucket/ds/synthetic-train.tfrecord-*`. A `{split}` in a
         glob is replaced by `split`; a glob without it is used as it is, for
         whatever split is asked (see `resolve_splits`).
@@ -100,7 +100,7 @@ def resolve(source, split="train"):
     Raises:
       ValueError: `source` or `split` is not one of the above.
       FileNotFoundError: no shards, naming the command that builds them; or a
-        build whose `dataset_info.json` lists no models (or no records) for
+        build whose `tf3d_info.json` lists no models (or no records) for
         `split`.
     """
     import tensorflow as tf
@@ -141,7 +141,7 @@ def resolve(source, split="train"):
 
 
 def _raise_if_split_empty(directory, split):
-    """FileNotFoundError when `dataset_info.json` exists but gives `split` no models.
+    """FileNotFoundError when `tf3d_info.json` exists but gives `split` no models.
 
     A build of a few models can leave a split empty: `pipelines.shards.split_for`
     hashes model ids into 80/10/10, so e.g. 4 models often have no `val` one.
@@ -150,7 +150,7 @@ def _raise_if_split_empty(directory, split):
     """
     import tensorflow as tf
 
-    if not tf.io.gfile.exists(f"{directory}/{records.INFO_FILE}"):
+    if records.info_path(directory) is None:
         return
     info = records.read_info(directory)
     if info.get("splits", {}).get(split, {}).get("shards"):
@@ -334,7 +334,7 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
     if rotation_mode == "auto":
         rotation_mode = "table" if src.azimuths else "angle"
     if rotation_mode == "table" and not src.azimuths:
-        raise ValueError("rotation_mode='table' needs fixed viewpoints in dataset_info.json; "
+        raise ValueError("rotation_mode='table' needs fixed viewpoints in tf3d_info.json; "
                          "use rotation_mode='angle' for records with their own azimuths")
     num_views, resolution = src.num_views, src.resolution
 
@@ -412,7 +412,7 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
             expected = tf.gather(table_azimuths, batch["view"])
             gap = tf.abs(tf.math.floormod(batch["azimuth"] - expected + 180.0, 360.0) - 180.0)
             tf.debugging.assert_less(gap, 0.01, message=(
-                "a record's azimuth differs from dataset_info.json's viewpoints; "
+                "a record's azimuth differs from tf3d_info.json's viewpoints; "
                 "use data.rotation=angle for records with their own views"))
             packed = rotation.gather_rotated_packed(packed, rotate_table.indices(batch["view"]), resolution)
         elif frame == "viewer":
@@ -452,7 +452,7 @@ def num_batches(source, batch_size, views="random", categories=(), drop_remainde
     """Batches in one pass over a split (`views="all"` counts every view), at least 1.
 
     Args:
-      source: a `DatasetSource`; its record counts come from `dataset_info.json`,
+      source: a `DatasetSource`; its record counts come from `tf3d_info.json`,
         or, for a bare shard glob, from reading the shards once.
       batch_size: B.
       views: "random", "all" or "first".

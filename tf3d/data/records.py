@@ -1,9 +1,16 @@
 """The TFRecord format of tf3d datasets: one definition for writers and readers.
 
-A dataset directory holds TFDS-style shards and a `dataset_info.json`:
+A dataset directory holds TFDS-style shards and two kinds of metadata:
 
     DIR/<name>-<split>.tfrecord-<i:05d>-of-<n:05d>   (split: train, val, test)
-    DIR/dataset_info.json
+    DIR/tf3d_info.json                               tf3d's metadata (`INFO_FILE`, `read_info`)
+    DIR/dataset_info.json, DIR/features.json         the same build described for TFDS
+                                                     (`pipelines.tfds_info`), so that
+                                                     `tfds.builder_from_directory(DIR)` loads it
+
+Builds made before tf3d wrote TFDS metadata kept tf3d's metadata in
+`dataset_info.json`; `read_info` still reads them, and
+`python -m pipelines.tfds_info DIR` converts one in place.
 
 Each record is a `tf.train.Example` for one model with these features
 (V = number of views, R = voxel resolution; frames and cameras as defined in
@@ -42,11 +49,13 @@ import re
 import numpy as np
 
 SPLITS = ("train", "val", "test")
-INFO_FILE = "dataset_info.json"
+INFO_FILE = "tf3d_info.json"
+# Where builds before the TFDS metadata kept tf3d's metadata; TFDS's own file now.
+LEGACY_INFO_FILE = "dataset_info.json"
 SHARD_PATTERN = "{name}-{split}.tfrecord-{index:05d}-of-{count:05d}"
 _SHARD_RE = re.compile(r"^(?P<name>.+)-(?P<split>[a-z]+)\.tfrecord-(?P<index>\d{5})-of-(?P<count>\d{5})$")
 
-# Written to dataset_info.json as "voxel_packing"; a dataset without it was
+# Written to tf3d_info.json as "voxel_packing"; a dataset without it was
 # built before voxels were packed by Y column and must be rebuilt.
 VOXEL_PACKING = "y_columns"
 
@@ -173,7 +182,9 @@ def encode_example(*, model_id, category, voxels, images, masks, azimuths, eleva
         "intrinsics": f(intrinsics),
         "extrinsics": f(extrinsics),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: map entries sorted by name, so the same model gives the same bytes in every
+    # process (the default order of protobuf map entries varies between processes).
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def decode_example(serialized):
@@ -250,16 +261,37 @@ def parse_record(serialized, num_views, resolution):
     }
 
 
+def info_path(directory):
+    """Path of the tf3d metadata of the build in `directory`, or None if there is none.
+
+    `INFO_FILE`, or a `LEGACY_INFO_FILE` written by tf3d before it wrote TFDS
+    metadata (recognised by its `format` or `voxel_packing` key).
+    """
+    import tensorflow as tf
+
+    directory = directory.rstrip("/")
+    path = f"{directory}/{INFO_FILE}"
+    if tf.io.gfile.exists(path):
+        return path
+    legacy = f"{directory}/{LEGACY_INFO_FILE}"
+    if tf.io.gfile.exists(legacy):
+        with tf.io.gfile.GFile(legacy) as fh:
+            info = json.load(fh)
+        if "voxel_packing" in info or info.get("format") == "tf3d.data.records":
+            return legacy
+    return None
+
+
 def read_info(directory):
-    """Loads `dataset_info.json` from a local path, a Drive mount or `gs://`.
+    """Loads the tf3d metadata (`INFO_FILE`) from a local path, a Drive mount or `gs://`.
 
     Raises FileNotFoundError naming the command that builds a dataset when
     there is none.
     """
     import tensorflow as tf
 
-    path = directory.rstrip("/") + "/" + INFO_FILE
-    if not tf.io.gfile.exists(path):
+    path = info_path(directory)
+    if path is None:
         raise FileNotFoundError(
             f"no tf3d dataset at {directory} ({INFO_FILE} is missing). Build the default one "
             f"with `make data`, or `python -m pipelines.build synthetic --out {directory}`.")

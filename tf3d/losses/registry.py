@@ -6,7 +6,7 @@ from tf3d.losses import voxel_l1, weighted_bce
 def _weighted_bce(pos_weight=None, occupancy_rate=None):
     if pos_weight is None:
         if occupancy_rate is None:
-            raise ValueError("weighted_bce needs loss.pos_weight or a dataset_info.json "
+            raise ValueError("weighted_bce needs loss.pos_weight or a tf3d_info.json "
                              "with occupancy_rate to derive it from")
         pos_weight = weighted_bce.default_pos_weight(occupancy_rate)
     return weighted_bce.WeightedBinaryCrossentropy(pos_weight)

@@ -20,7 +20,7 @@ from tf3d.losses.inputs import voxel_targets_and_logits
 
 
 def default_pos_weight(occupancy_rate):
-    """`((1 - p) / p) ** (1/4)` for the mean fraction p of occupied voxels (`dataset_info.json`).
+    """`((1 - p) / p) ** (1/4)` for the mean fraction p of occupied voxels (`tf3d_info.json`).
 
     The full inverse frequency (or its square root) over-weights the few
     occupied voxels: predictions spread outward and IoU at the usual

@@ -10,11 +10,20 @@ progress) and `fit()`.
 
 The flow in `tf3d.train.train`:
 
+    strategy = distribute.make_strategy(config.train.strategy)
     task = tasks.build(config)
-    inputs = task.build_inputs()                 # Inputs
-    model = task.build_model(inputs.dataset_info) # built, not compiled
-    task.compile(model, inputs)
-    model.fit(inputs.train, validation_data=inputs.val, callbacks=shared + task.callbacks(...))
+    inputs = task.build_inputs(distribute.input_context(strategy))  # Inputs, this worker's share
+    with strategy.scope():
+        model = task.build_model(inputs.dataset_info)  # built, not compiled
+        task.compile(model, inputs)
+    model.fit(distribute.distribute_dataset(strategy, inputs.train), ...,
+              callbacks=shared + task.callbacks(...))
+
+Under a `tf.distribute` strategy (`tf3d.training.distribute`) a task reads
+only its input pipeline's shard files (`distribute.shard_files`), batches
+`distribute.per_replica_batch` examples, and a custom `train_step` scales
+hand-computed losses with `distribute.scale_loss`; Keras does the rest
+(variables mirrored, gradients all-reduced, metrics summed over replicas).
 
 and afterwards `tf3d.evaluate` calls `task.evaluate(model, ...)` and
 `tf3d.predict` calls `task.predict(model, ...)` on the model loaded from the
@@ -67,8 +76,15 @@ class Task:
 
     # --------------------------------------------------------------- training
 
-    def build_inputs(self):
-        """Training and validation data: an `Inputs`."""
+    def build_inputs(self, input_context=None):
+        """Training and validation data of this input pipeline: an `Inputs`.
+
+        Args:
+          input_context: a `tf.distribute.InputContext` (None: one pipeline,
+            one replica). Datasets read `distribute.shard_files(..., input_context)`
+            and are batched per replica (`distribute.per_replica_batch`);
+            step counts stay those of the global batch, the same on every worker.
+        """
         raise NotImplementedError
 
     def build_model(self, dataset_info):

@@ -17,7 +17,7 @@ from tf3d import config as config_lib
 from tf3d import tasks
 from tf3d.tasks.base import Inputs, Task
 
-# What a run keeps of its training data's dataset_info.json (RUN_DIR/dataset.json).
+# What a run keeps of its training data's tf3d_info.json (RUN_DIR/dataset.json).
 _INFO_KEYS = ("name", "voxel_resolution", "image_size", "num_views", "viewpoints", "occupancy_rate",
               "voxel_packing", "conventions")
 
@@ -82,19 +82,29 @@ class PairedTask(Task):
         return dict(image_size=d.image_size, frame=d.frame, rotation_mode=d.rotation,
                     categories=d.categories, cycle_length=d.cycle_length)
 
-    def build_inputs(self):
+    def build_inputs(self, input_context=None):
         from tf3d.data import pipeline
+        from tf3d.training import distribute
 
         d, t = self.config.data, self.config.train
         sources = pipeline.resolve_splits(d.dir, (d.train_split, d.val_split))
         train_src, val_src = sources[d.train_split], sources[d.val_split]
+        # This worker's shard files; counts (steps) stay those of the whole split.
+        mine = {split: dataclasses.replace(src, files=distribute.shard_files(src.files, input_context, f"the {split} split"))
+                for split, src in ((d.train_split, train_src), (d.val_split, val_src))}
+        several = input_context is not None and input_context.num_input_pipelines > 1
         skipped = []
         common = dict(self._pipeline_options(), skip_bad_records=d.skip_bad_records, bad_records=skipped)
-        train = pipeline.make_dataset(train_src, d.train_split, batch_size=t.batch_size, training=True,
+        train = pipeline.make_dataset(mine[d.train_split], d.train_split, training=True,
+                                      batch_size=distribute.per_replica_batch(input_context, t.batch_size),
                                       views=d.train_views, shuffle_buffer=d.shuffle_buffer, repeat=True,
                                       seed=t.seed, **common)
-        val = pipeline.make_dataset(val_src, d.val_split, batch_size=self.config.eval.batch_size,
-                                    training=False, views=d.val_views, seed=t.seed, **common)
+        # Workers hold different numbers of validation records but must run the same
+        # number of steps: with several, each repeats its share (a few examples count twice).
+        val = pipeline.make_dataset(mine[d.val_split], d.val_split, training=False, repeat=several,
+                                    batch_size=distribute.per_replica_batch(input_context, self.config.eval.batch_size,
+                                                                            "eval.batch_size"),
+                                    views=d.val_views, seed=t.seed, **common)
         val_steps = pipeline.num_batches(val_src, self.config.eval.batch_size, d.val_views, d.categories,
                                          drop_remainder=False)
         if t.val_batches:
