@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tf3d import fit, plots, sweep
+from tf3d import fit, plots, runs, sweep
 from tf3d.config import ConfigError
 from tf3d.fitting import config as fit_config
 from tf3d.fitting import target as target_lib
@@ -172,6 +172,42 @@ def test_sweep_runs_the_grid_summarizes_and_resumes(tmp_path):
         assert os.path.getsize(tmp_path / "sweep" / name) > 0
     # A second run finds every result and runs nothing.
     assert len(sweep.run_sweep(dict(spec, entry="no.such:entry"), log=pytest.fail)) == 4
+
+
+def test_a_fit_that_blows_up_stops_as_diverged(tmp_path, capsys):
+    argv = [POINTS, "--no-progress", "--set", f"out_dir={tmp_path / 'blown'}", "--set", "steps=5",
+            "--set", "log_every=1", "--set", "optimizer={name: sgd, learning_rate: 1.0e+4}"]
+    assert fit.main(argv) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "lower optimizer.learning_rate (10000)" in line and "step 1" in line
+
+
+def diverging_entry(experiment, overrides):
+    """`fake_entry`, except that a = 2 with b = 3 diverges."""
+    values = dict(o.split("=", 1) for o in overrides)
+    if values["a"] == "2" and values["b"] == "3":
+        raise runs.Diverged("the loss became nan at step 2")
+    return fake_entry(experiment, overrides)
+
+
+def test_sweep_records_a_diverged_run_and_goes_on(tmp_path):
+    spec_path = tmp_path / "sweep.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "entry": "test_fit:diverging_entry", "experiment": "unused.yaml", "out_key": "out",
+        "out_dir": str(tmp_path / "sweep"),
+        "axes": {"a": {"one": ["a=1"], "two": ["a=2"]}, "b": {"x": ["b=1"], "y": ["b=3"]}},
+        "summary": {"over": "b", "metrics": ["final.score"], "picture": "pic.png",
+                    "curves": {"y": "loss"}}}))
+    logged = []
+    results = sweep.run_sweep(sweep.load_spec(str(spec_path)), log=logged.append)
+    assert [r["result"] is None for r in results] == [False, False, False, True]
+    assert any("diverged: the loss became nan" in line for line in logged)
+    assert sweep.main([str(spec_path)]) == 0  # resumes: the diverged run is not tried again
+    table = json.load(open(tmp_path / "sweep" / "summary.json"))
+    assert table["two"]["final.score"] == {"mean": 21.0, "std": 0.0, "n": 1}
+    assert table["two"]["diverged"] == 1 and table["one"]["diverged"] == 0
+    markdown = open(tmp_path / "sweep" / "summary.md").read()
+    assert "| two | 21 ± 0 | 1/2 |" in markdown and "did not diverge" in markdown
 
 
 def test_sweep_spec_errors(tmp_path, capsys):

@@ -30,6 +30,13 @@ from tf3d.cli import UserError
 CHECKPOINTS = ("best", "last")
 
 
+class Diverged(UserError):
+    """A run stopped because its optimization blew up (a non-finite loss, a mesh
+    past its cameras). A user error on the command line; `tf3d.sweep` records it
+    as the run's outcome instead of stopping the grid, since divergence is a
+    result of an optimizer study."""
+
+
 class RunDir:
     """Paths of one run directory (local, a Drive mount or `gs://`)."""
 

@@ -25,7 +25,10 @@ runs the experiment once per combination of one value from every axis
 Writes `OUT/runs/<labels>/` (each run's own directory), `OUT/results/<labels>.json`
 (labels, overrides and the entry's result), `OUT/summary.md`, `OUT/summary.json`,
 `OUT/grid.png` and `OUT/curves.png`. A run whose result JSON exists is not run
-again, so a killed sweep resumes where it stopped. Any entry point with the
+again, so a killed sweep resumes where it stopped. A run whose entry raises
+`tf3d.runs.Diverged` is recorded as diverged (its JSON has `"diverged"`,
+the reason, and no result): the table counts such runs per row and averages
+the others, the curves leave them out. Any entry point with the
 signature `entry(experiment, overrides)` fits, e.g. a training function.
 """
 
@@ -109,8 +112,12 @@ def run_sweep(spec, log=print):
         overrides = overrides + [f"{spec['out_key']}={run_dir}"]
         log(f"[{n}/{len(combos)}] {name}")
         entry = entry or _entry(spec["entry"])
-        record = {"labels": labels, "overrides": overrides, "run_dir": run_dir,
-                  "result": entry(spec["experiment"], overrides)}
+        record = {"labels": labels, "overrides": overrides, "run_dir": run_dir}
+        try:
+            record["result"] = entry(spec["experiment"], overrides)
+        except runs.Diverged as error:  # an outcome of the grid, not a reason to stop it
+            log(f"  diverged: {error}")
+            record.update(result=None, diverged=str(error))
         runs.write_json(path, record)
         results.append(record)
     return results
@@ -123,11 +130,14 @@ def _lookup(result, dotted):
     return value
 
 
-def _rows(spec, results):
-    """`{row label: [records]}`: results grouped by their labels other than `summary.over`."""
+def _rows(spec, results, finished=False):
+    """`{row label: [records]}`: results grouped by their labels other than `summary.over`
+    (with `finished`, only the runs that did not diverge)."""
     over = spec["summary"].get("over")
     rows = {}
     for record in results:
+        if finished and record.get("result") is None:
+            continue
         key = " / ".join(str(v) for axis, v in record["labels"].items() if axis != over) or "all"
         rows.setdefault(key, []).append(record)
     return rows
@@ -140,21 +150,30 @@ def summarize(spec, results):
     metrics = spec["summary"].get("metrics", [])
     over = spec["summary"].get("over")
     table = {}
+    diverged, totals = {}, {}
     for row, records in _rows(spec, results).items():
         table[row] = {}
+        diverged[row], totals[row] = sum(r.get("result") is None for r in records), len(records)
+        done = [r for r in records if r.get("result") is not None]
         for metric in metrics:
-            values = np.array([_lookup(r["result"], metric) for r in records], dtype=float)
-            table[row][metric] = {"mean": float(values.mean()), "std": float(values.std()),
-                                  "n": len(values)}
+            values = np.array([_lookup(r["result"], metric) for r in done], dtype=float)
+            table[row][metric] = {"mean": float(values.mean()) if done else None,
+                                  "std": float(values.std()) if done else None, "n": len(values)}
+    any_diverged = any(diverged.values())
     header = "| " + " / ".join(a for a in spec["axes"] if a != over) + " | " + \
-        " | ".join(m.split(".")[-1] for m in metrics) + " |"
-    lines = [header, "|" + "---|" * (len(metrics) + 1)]
+        " | ".join(m.split(".")[-1] for m in metrics) + (" | diverged |" if any_diverged else " |")
+    lines = [header, "|" + "---|" * (len(metrics) + 1 + any_diverged)]
     for row, cells in table.items():
-        lines.append(f"| {row} | " + " | ".join(f"{c['mean']:.4g} ± {c['std']:.2g}" for c in cells.values())
-                     + " |")
+        text = [f"{c['mean']:.4g} ± {c['std']:.2g}" if c["n"] else "—" for c in cells.values()]
+        if any_diverged:
+            text.append(f"{diverged[row]}/{totals[row]}")
+            table[row]["diverged"] = diverged[row]
+        lines.append(f"| {row} | " + " | ".join(text) + " |")
     counts = sorted({len(records) for records in _rows(spec, results).values()})
     n = "/".join(str(c) for c in counts)
-    markdown = "\n".join(lines) + (f"\n\nmean ± std over {n} values of {over}.\n" if over else "\n")
+    markdown = "\n".join(lines) + (f"\n\nmean ± std over {n} values of {over}"
+                                    f"{' (the runs that did not diverge)' if any_diverged else ''}.\n"
+                                    if over else "\n")
     runs.write_text(os.path.join(spec["out_dir"], "summary.md"), markdown)
     runs.write_json(os.path.join(spec["out_dir"], "summary.json"), table)
     return markdown
@@ -188,7 +207,7 @@ def draw(spec, results, max_columns=10):
     curves = summary.get("curves")
     if curves:
         series = {}
-        for row, records in rows.items():
+        for row, records in _rows(spec, results, finished=True).items():
             histories = [r["result"]["history"] for r in records]
             length = min(len(h) for h in histories)
             xs = [h[curves.get("x", "step")] for h in histories[0][:length]]

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf3d import plots, runs
+from tf3d import conventions, plots, runs
 from tf3d.fitting import config as config_lib
 from tf3d.fitting import metrics, target as target_lib
 from tf3d.geometry import icosphere, sample_points
@@ -144,6 +144,17 @@ def make_step(template, offsets, terms, weights, optimizer, seed):
     return step
 
 
+def _check_within_cameras(vertices, step, config):
+    """Raises `runs.Diverged` once a vertex is as far out as the cameras (it would be
+    behind some of them: nothing can be rendered or scored any more)."""
+    reach = float(tf.reduce_max(tf.norm(vertices, axis=-1)))
+    if not reach < conventions.DEFAULT_VIEWPOINTS.distance:
+        raise runs.Diverged(
+            f"a vertex is {reach:.3g} from the centre at step {step}, as far as the cameras "
+            f"({conventions.DEFAULT_VIEWPOINTS.distance:g}): lower optimizer.learning_rate "
+            f"({config.optimizer.learning_rate:g})")
+
+
 def _snapshot_steps(steps, count):
     return sorted(set(int(round(s)) for s in np.linspace(0, steps, count)))
 
@@ -202,9 +213,10 @@ def fit(config, progress=True):
         for i in bar:
             loss, values = step(tf.constant(i, tf.int64))
             if not np.isfinite(float(loss)):
-                raise ValueError(f"the loss became {float(loss)} at step {i}: lower "
-                                 f"optimizer.learning_rate ({config.optimizer.learning_rate:g})")
+                raise runs.Diverged(f"the loss became {float(loss)} at step {i}: lower "
+                                    f"optimizer.learning_rate ({config.optimizer.learning_rate:g})")
             if i % config.log_every == 0 or i == config.steps:
+                _check_within_cameras(template + offsets, i, config)
                 entry = {"step": i, "loss": float(loss), "chamfer_l2": float(chamfer_now())}
                 entry.update({k: float(v) for k, v in values.items()})
                 history.append(entry)
