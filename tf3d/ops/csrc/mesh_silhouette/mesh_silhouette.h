@@ -50,38 +50,57 @@ inline void PrepareFace(FaceGeom* f) {
   }
 }
 
-// How a pixel relates to a face: squared distance (pixels^2) to its boundary,
-// the offset (rx, ry) = pixel - nearest boundary point (on edge `edge` =
-// corner k -> k+1, at parameter t), and whether the pixel is inside.
-struct PixelFace {
-  double d2;
-  double t;
-  double rx, ry;
-  int edge;
-  bool inside;
+// The most pixels of one row that EvaluateRow handles at once (a tile's width).
+constexpr int kMaxRow = 8;
+
+// How pixels of one row relate to a face, as arrays over the row: squared
+// distance (pixels^2) to the face's boundary, whether the pixel is inside
+// (1.0 or 0.0), and, when asked for, the offset (rx, ry) = pixel - nearest
+// boundary point, which lies on edge `edge` (corner k -> k+1) at parameter t.
+struct RowFace {
+  double d2[kMaxRow], inside[kMaxRow];
+  double rx[kMaxRow], ry[kMaxRow], t[kMaxRow], edge[kMaxRow];
 };
 
-inline void EvaluatePixelFace(const FaceGeom& f, double px, double py, PixelFace* out) {
-  bool any_neg = false, any_pos = false;
-  out->d2 = INFINITY;
-  for (int k = 0; k < 3; ++k) {
-    const double ex = f.ex[k], ey = f.ey[k];
-    const double wx = px - f.x[k], wy = py - f.y[k];
-    const double cross = ex * wy - ey * wx;
-    any_neg |= cross < 0.0;
-    any_pos |= cross > 0.0;
-    const double t = std::min(1.0, std::max(0.0, (wx * ex + wy * ey) * f.inv_len2[k]));
-    const double rx = wx - t * ex, ry = wy - t * ey;
-    const double d2 = rx * rx + ry * ry;
-    if (d2 < out->d2) {
-      out->d2 = d2;
-      out->t = t;
-      out->rx = rx;
-      out->ry = ry;
-      out->edge = k;
+// Fills `row` for the pixel centres (px0 + i, py), i < n <= kMaxRow; the
+// nearest-point arrays only if kNearest. The loop over pixels has no
+// branches (the nearest edge is chosen by selects, the first of equals as
+// a strict `<` would), so that the compiler vectorizes it; both variants
+// give the same d2 and inside bit for bit.
+template <bool kNearest>
+inline void EvaluateRow(const FaceGeom& f, double px0, double py, int n, RowFace* __restrict row) {
+  for (int i = 0; i < n; ++i) {
+    const double px = px0 + i;
+    double best = INFINITY, best_t = 0.0, best_rx = 0.0, best_ry = 0.0, best_edge = 0.0;
+    double cross_min = INFINITY, cross_max = -INFINITY;
+    for (int k = 0; k < 3; ++k) {
+      const double ex = f.ex[k], ey = f.ey[k];
+      const double wx = px - f.x[k], wy = py - f.y[k];
+      const double cross = ex * wy - ey * wx;
+      cross_min = std::min(cross_min, cross);
+      cross_max = std::max(cross_max, cross);
+      const double t = std::min(1.0, std::max(0.0, (wx * ex + wy * ey) * f.inv_len2[k]));
+      const double rx = wx - t * ex, ry = wy - t * ey;
+      const double d2 = rx * rx + ry * ry;
+      const bool nearer = d2 < best;
+      if (kNearest) {
+        best_t = nearer ? t : best_t;
+        best_rx = nearer ? rx : best_rx;
+        best_ry = nearer ? ry : best_ry;
+        best_edge = nearer ? static_cast<double>(k) : best_edge;
+      }
+      best = nearer ? d2 : best;
+    }
+    row->d2[i] = best;
+    // Inside unless the pixel is strictly left of one edge and strictly right of another.
+    row->inside[i] = (cross_min < 0.0) & (cross_max > 0.0) ? 0.0 : 1.0;
+    if (kNearest) {
+      row->t[i] = best_t;
+      row->rx[i] = best_rx;
+      row->ry[i] = best_ry;
+      row->edge[i] = best_edge;
     }
   }
-  out->inside = !(any_neg && any_pos);
 }
 
 // q = 1 - D for a pixel-face pair; x = d_norm^2 / sigma.

@@ -106,6 +106,7 @@ perspective: as in MeshSilhouette.
 namespace {
 
 constexpr int kTile = 8;
+static_assert(kTile <= kMaxRow, "EvaluateRow takes a tile's row at once");
 
 // Projected faces of every example and, per (example, tile), the faces whose
 // grown bounding box touches a pixel centre of the tile.
@@ -255,14 +256,15 @@ void BinFaces(OpKernelContext* context, const Tensor& vertices, const Tensor& fa
                     ShardCost(batch, 200.0 * num_faces + 20.0 * num_vertices + 1.0), bin);
 }
 
-// Calls visit(local, pixel, q, pixel_face, slot) for every (face, pixel)
-// pair within the cutoff in one (example, tile) unit: face by face in the
-// tile's slot order, each over the pixels of its grown bounding box that lie
-// in the tile (`local` = row * kTile + col within the tile, `pixel` the
-// output index). Face-major order skips the pixels outside each face's box
-// without testing them, and every pixel still meets its faces in slot
+// Calls visit(local, pixel, q, row, i, slot) for every (face, pixel) pair
+// within the cutoff in one (example, tile) unit: face by face in the tile's
+// slot order, each over the pixels of its grown bounding box that lie in the
+// tile (`local` = row * kTile + col within the tile, `pixel` the output
+// index, `row.*[i]` the pixel's geometry; its nearest-point arrays are
+// filled if kNearest). Face-major order skips the pixels outside each face's
+// box without testing them, and every pixel still meets its faces in slot
 // order, so the products below do not depend on the threads.
-template <typename Visit>
+template <bool kNearest, typename Visit>
 void ForEachFacePixel(const Scene& scene, int64_t unit, const Visit& visit) {
   const int64_t b = unit / scene.tiles(), tile = unit % scene.tiles();
   const int64_t tile_row = tile / scene.tiles_x * kTile, tile_col = tile % scene.tiles_x * kTile;
@@ -271,19 +273,20 @@ void ForEachFacePixel(const Scene& scene, int64_t unit, const Visit& visit) {
   const std::vector<FaceGeom>& faces = scene.faces[b];
   const double to_x = scene.scale2 / scene.sigma;
   const double cutoff_px2 = kCutoff / to_x;
+  RowFace geometry;
   for (const int32_t slot : scene.tile_faces[unit]) {
     const FaceGeom& f = faces[slot];
-    const int64_t r1 = std::min(f.row1, last_row), c1 = std::min(f.col1, last_col);
-    const int64_t c0 = std::max(f.col0, tile_col);
+    const int64_t r1 = std::min(f.row1, last_row);
+    const int64_t c0 = std::max(f.col0, tile_col), c1 = std::min(f.col1, last_col);
+    const int n = static_cast<int>(c1 - c0 + 1);
     for (int64_t row = std::max(f.row0, tile_row); row <= r1; ++row) {
-      const double py = row + 0.5;
-      const int64_t pixel_row = (b * scene.height + row) * scene.width;
-      for (int64_t col = c0; col <= c1; ++col) {
-        PixelFace pf;
-        EvaluatePixelFace(f, col + 0.5, py, &pf);
-        if (!pf.inside && pf.d2 >= cutoff_px2) continue;
-        visit((row - tile_row) * kTile + (col - tile_col), pixel_row + col,
-              Escape(pf.inside, pf.d2 * to_x), pf, slot);
+      EvaluateRow<kNearest>(f, c0 + 0.5, row + 0.5, n, &geometry);
+      const int64_t local = (row - tile_row) * kTile + (c0 - tile_col);
+      const int64_t pixel = (b * scene.height + row) * scene.width + c0;
+      for (int i = 0; i < n; ++i) {
+        const bool inside = geometry.inside[i] != 0.0;
+        if (!inside && geometry.d2[i] >= cutoff_px2) continue;
+        visit(local + i, pixel + i, Escape(inside, geometry.d2[i] * to_x), geometry, i, slot);
       }
     }
   }
@@ -330,10 +333,10 @@ class MeshSilhouetteOp : public OpKernel {
       double escape[kTile * kTile];  // prod_j q_j of the tile's pixels
       for (int64_t unit = begin; unit < end; ++unit) {
         std::fill(escape, escape + kTile * kTile, 1.0);
-        ForEachFacePixel(scene, unit,
-                         [&](int64_t local, int64_t, double q, const PixelFace&, int32_t) {
-                           escape[local] *= q;
-                         });
+        ForEachFacePixel</*kNearest=*/false>(
+            scene, unit, [&](int64_t local, int64_t, double q, const RowFace&, int, int32_t) {
+              escape[local] *= q;
+            });
         ForEachTilePixel(scene, unit, [&](int64_t pixel, int64_t local) {
           out[pixel] = static_cast<float>(1.0 - escape[local]);
         });
@@ -404,13 +407,14 @@ class MeshSilhouetteGradOp : public OpKernel {
       std::fill(zeros, zeros + kTile * kTile, 0);
       std::vector<Hit> hits;  // one allocation per tile: noise next to the tile's pairs
       hits.reserve(kTile * kTile * 32);
-      ForEachFacePixel(scene, unit,
-                       [&](int64_t local, int64_t pixel, double q, const PixelFace& pf, int32_t slot) {
-                         if (g_out[pixel] == 0.0f) return;
-                         if (q == 0.0) ++zeros[local]; else nonzero[local] *= q;
-                         hits.push_back({q, pf.rx, pf.ry, pf.t, pixel, static_cast<int32_t>(local),
-                                         slot, pf.edge, pf.inside});
-                       });
+      ForEachFacePixel</*kNearest=*/true>(
+          scene, unit,
+          [&](int64_t local, int64_t pixel, double q, const RowFace& row, int i, int32_t slot) {
+            if (g_out[pixel] == 0.0f) return;
+            if (q == 0.0) ++zeros[local]; else nonzero[local] *= q;
+            hits.push_back({q, row.rx[i], row.ry[i], row.t[i], pixel, static_cast<int32_t>(local),
+                            slot, static_cast<int>(row.edge[i]), row.inside[i] != 0.0});
+          });
       const FaceGeom* faces = scene.faces[b].data();
       double corner[3][2] = {{0.0}};  // d loss / d(u, v) of the current face's corners
       auto flush = [&](int32_t slot) {
