@@ -1,7 +1,7 @@
 """tf3d against PyTorch3D on CPU: soft silhouettes (forward + backward) and chamfer distance.
 
     make bench-peers                                   # creates .venv-peers, then runs this
-    .venv-peers/bin/python benchmarks/vs_pytorch3d.py [--size 128] [--views 8] [--repeats 5]
+    .venv-peers/bin/python benchmarks/vs_pytorch3d.py [--size 64] [--views 4] [--repeats 5]
 
 Needs PyTorch and PyTorch3D next to TensorFlow: `make bench-peers` installs
 `torch==2.11.*`, `easypytorch3d==0.7.9.post1` (PyTorch3D 0.7.9 with its
@@ -239,8 +239,9 @@ def chamfer_case(num_points, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="image side")
-    parser.add_argument("--views", type=int, default=8, help="cameras (batch)")
+    # Small defaults: PyTorch3D's unbinned CPU rasterizer takes seconds per call even here.
+    parser.add_argument("--size", type=int, default=64, help="image side")
+    parser.add_argument("--views", type=int, default=4, help="cameras (batch)")
     parser.add_argument("--sigma", type=float, default=1e-4, help="SoftRas sigma (tf3d units)")
     parser.add_argument("--points", type=int, default=10_000, help="chamfer points per set")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per side (median)")
