@@ -1,4 +1,4 @@
-"""Speed and memory of the silhouette ops against the best pure-TensorFlow alternatives.
+"""Speed of the silhouette ops against the best pure-TensorFlow alternatives.
 
     python benchmarks/render_ops.py            # ~5 minutes on 2 CPU cores
     python benchmarks/render_ops.py --quick    # tiny sizes, seconds (the smoke test runs it)
@@ -25,11 +25,12 @@ op by op) are not baselines: no one would write a renderer that way for speed.
 
 Both sides run in this process on the same inputs, traced and warmed up the
 same way (two untimed calls), then alternate call by call (which goes first
-alternates too), and each number is the median of `--repeats` calls. Peak
-memory is the resident set sampled every millisecond during a call minus its
-level just before (after returning free heap pages to the OS). Ratios are
-baseline time / op time (> 1: the op is faster) and op memory / baseline
-memory. Ends with the lines the README quotes:
+alternates too), and each number is the median of `--repeats` calls. Ratios
+are baseline time / op time (> 1: the op is faster). No memory column: in
+one process, TensorFlow and XLA keep the buffers of the warm-up calls, so a
+call's growth of the resident set says nothing about what it needs
+(`benchmarks/chamfer.py` runs a process per case for that; `measure` below
+is its sampler). Ends with the lines the README quotes:
 `ratio voxel = X` (target >= 5) and `ratio mesh 5k faces 128^2 = Y`
 (target >= 10).
 """
@@ -98,13 +99,14 @@ def measure(fn, repeats):
 
 
 def interleaved(op, baseline, repeats):
-    """((op seconds, op peak), (baseline seconds, baseline peak)): medians of calls taken in turn."""
+    """(op seconds, baseline seconds): medians of calls taken in turn, the order alternating."""
     runs = {op: [], baseline: []}
     for i in range(repeats):
         for fn in ((op, baseline) if i % 2 == 0 else (baseline, op)):
-            runs[fn].append(measure(fn, 1))
-    return tuple((statistics.median(t for t, _ in runs[fn]), max(m for _, m in runs[fn]))
-                 for fn in (op, baseline))
+            start = time.perf_counter()
+            fn()
+            runs[fn].append(time.perf_counter() - start)
+    return statistics.median(runs[op]), statistics.median(runs[baseline])
 
 
 def gradient_step(render, inputs, jit_compile=False):
@@ -165,7 +167,9 @@ def mesh_steps(batch, level, size, sigma, tiles):
     for tile in tiles:
         step = gradient_step(lambda x, t=tile: mesh_silhouette_binned(
             x, faces, projection, size, sigma=sigma, tile=t), inputs)
-        seconds, _ = measure(step, 1)
+        start = time.perf_counter()
+        step()
+        seconds = time.perf_counter() - start
         if best is None or seconds < best[0]:
             best = (seconds, step, tile)
     return op, best[1], best[2], len(faces)
@@ -186,16 +190,13 @@ def binned_xla_against_graph(repeats):
     projection, faces = tf.constant(projection), tf.constant(faces)
     xla = gradient_step(lambda x: binned_render_checked(x, faces, projection, 64, 64, 1e-4, True, 8),
                         inputs, jit_compile=True)
-    (graph_time, _), (xla_time, _) = interleaved(graph, xla, repeats)
-    return graph_time, xla_time
+    return interleaved(graph, xla, repeats)
 
 
-def _row(name, op, baseline, what):
-    (op_time, op_mem), (base_time, base_mem) = op, baseline
-    print(f"{name:<26} op {op_time * 1e3:8.1f} ms {op_mem / 2**20:7.1f} MiB | {what:<22} "
-          f"{base_time * 1e3:8.1f} ms {base_mem / 2**20:7.1f} MiB | "
-          f"speedup {base_time / op_time:6.1f}x  memory {op_mem / max(base_mem, 1):.3f}", flush=True)
-    return base_time / op_time, op_mem / max(base_mem, 1)
+def _row(name, op_time, base_time, what):
+    print(f"| {name:<24} | {op_time * 1e3:9.1f} ms | {what:<24} | {base_time * 1e3:9.1f} ms | "
+          f"{base_time / op_time:6.1f}x |", flush=True)
+    return base_time / op_time
 
 
 def main(argv=None):
@@ -217,13 +218,10 @@ def main(argv=None):
     else:
         voxel = dict(batch=8, resolution=32, size=64, samples=64)
         levels, sizes, batch, reference_case = (3, 4, 5), (64, 128, 256), 8, (4, 128)
+    print(f"| {'case':<24} | {'op':>12} | {'baseline':<24} | {'baseline':>12} | speedup |")
     ratios = {}
     ratios["voxel"] = _row(f"voxel {voxel['resolution']}^3 {voxel['size']}^2",
                            *interleaved(*voxel_steps(**voxel), repeats), "XLA pure-TF")
-    if not args.quick:
-        graph_time, xla_time = binned_xla_against_graph(3)
-        print(f"culling pure-TF, 2 views, 1280 faces, 64^2: graph {graph_time * 1e3:.1f} ms, "
-              f"XLA {xla_time * 1e3:.1f} ms (padded to every face-tile pair): timed as a graph")
     cases = [(level, reference_case[1]) for level in levels]
     cases += [(reference_case[0], size) for size in sizes if size != reference_case[1]]
     for level, size in cases:
@@ -232,15 +230,15 @@ def main(argv=None):
         name = f"mesh {num_faces} faces {size}^2"
         ratios[(level, size)] = _row(name, *interleaved(op, baseline, repeats),
                                      f"culling pure-TF ({tile} px)")
-    faces = 20 * 4 ** reference_case[0]
-    label = f"{round(faces / 1000)}k" if faces >= 1000 else str(faces)
-    print(f"ratio voxel = {ratios['voxel'][0]:.1f}")
-    for (level, size), (speedup, _) in sorted((k, v) for k, v in ratios.items() if k != "voxel"):
+    if not args.quick:
+        graph_time, xla_time = binned_xla_against_graph(3)
+        print(f"culling pure-TF, 2 views, 1280 faces, 64^2: graph {graph_time * 1e3:.1f} ms, "
+              f"XLA {xla_time * 1e3:.1f} ms (padded to every face-tile pair): timed as a graph")
+    print(f"ratio voxel = {ratios['voxel']:.1f}")
+    for (level, size), speedup in sorted((k, v) for k, v in ratios.items() if k != "voxel"):
         count = 20 * 4 ** level
         print(f"ratio mesh {round(count / 1000) if count >= 1000 else count}"
               f"{'k' if count >= 1000 else ''} faces {size}^2 = {speedup:.1f}")
-    print(f"ratio mesh memory {label} faces {reference_case[1]}^2 = "
-          f"{ratios[reference_case][1]:.3f}")
     return ratios
 
 
