@@ -61,17 +61,11 @@ _render_compiled = tf.function(render_xla, jit_compile=True)
 
 def voxel_silhouette_xla(occupancy, projection, image_size, *, num_samples, near, far,
                          perspective=True, mode="drc"):
-    """Silhouettes of occupancy grids, XLA-compiled pure TensorFlow (see `voxel_silhouette`).
+    """Silhouettes of occupancy grids, XLA-compiled pure TensorFlow.
 
-    Args:
-      occupancy: `[B, X, Y, Z]` probabilities in [0, 1], float32 or float64.
-      projection: `[B, 3, 4]` cameras.
-      image_size: `h` (square) or `(h, w)`.
-      num_samples, near, far, perspective, mode: as `voxel_silhouette_reference`.
-
-    Returns:
-      `[B, h, w]` silhouettes in the dtype of `occupancy`, differentiable with
-      respect to `occupancy` and `projection`.
+    Takes and returns what `voxel_silhouette_reference` does: `[B, X, Y, Z]`
+    occupancy probabilities and `[B, 3, 4]` cameras in, `[B, h, w]`
+    silhouettes out (occupancy's dtype), differentiable with respect to both.
     """
     occupancy, projection, height, width, num_samples, near, far = check_arguments(
         occupancy, projection, image_size, num_samples, near, far, mode)
