@@ -2,7 +2,11 @@
 //
 // Cost scales with the faces near each pixel, not all faces: every face's
 // bounding box, grown by the cutoff radius (mesh_silhouette.h), is binned
-// into kTile x kTile pixel tiles, and a pixel only visits its tile's faces.
+// into kTile x kTile pixel tiles, and within a tile each face evaluates only
+// the pixels inside its box, a row at a time in one vectorized loop
+// (EvaluateRow). The gradient kernel recomputes the forward pass's pairs
+// rather than keeping them between the ops (they would take B * h * w * ~25
+// entries); it keeps one tile's pairs while it differentiates them.
 // Forward and backward shard (example, tile) units over TensorFlow's CPU
 // worker pool; the backward pass accumulates d loss / d (u, v) per vertex in
 // per-chunk buffers (common/sharding.h) and applies the projection's
