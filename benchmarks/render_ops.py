@@ -13,8 +13,8 @@ with respect to the occupancies or vertices), each side one `tf.function`:
          per ray, perspective.
   mesh:  `mesh_silhouette` against `mesh_silhouette_binned`, SoftRas in graph
          ops with faces culled to the image tiles their grown bounding box
-         meets, at the fastest of 4-, 8- and 16-pixel tiles (each timed once
-         warm; the fastest is then measured). As a graph, not under XLA:
+         meets, at the fastest of 4-, 8- and 16-pixel tiles (all three
+         take turns with the op; the lowest median counts). As a graph, not under XLA:
          XLA compiles it but pads its data-dependent list of face-tile pairs
          to every face against every tile, tens of times slower (the script
          times both on a small case and prints them). B=8 views, sigma=1e-4,
@@ -24,8 +24,8 @@ The brute-force references the tests use (every pixel-face pair, ray samples
 op by op) are not baselines: no one would write a renderer that way for speed.
 
 Both sides run in this process on the same inputs, traced and warmed up the
-same way (two untimed calls), then alternate call by call (which goes first
-alternates too), and each number is the median of `--repeats` calls. Ratios
+same way (two untimed calls), then take turns call by call (the order
+reversing every round), and each number is the median of `--repeats` calls. Ratios
 are baseline time / op time (> 1: the op is faster). No memory column: in
 one process, TensorFlow and XLA keep the buffers of the warm-up calls, so a
 call's growth of the resident set says nothing about what it needs
@@ -98,15 +98,15 @@ def measure(fn, repeats):
     return statistics.median(times), peak
 
 
-def interleaved(op, baseline, repeats):
-    """(op seconds, baseline seconds): medians of calls taken in turn, the order alternating."""
-    runs = {op: [], baseline: []}
+def interleaved(fns, repeats):
+    """Median seconds of each of `fns`, called in turn `repeats` times (the order alternating)."""
+    times = [[] for _ in fns]
     for i in range(repeats):
-        for fn in ((op, baseline) if i % 2 == 0 else (baseline, op)):
+        for k in (range(len(fns)) if i % 2 == 0 else reversed(range(len(fns)))):
             start = time.perf_counter()
-            fn()
-            runs[fn].append(time.perf_counter() - start)
-    return statistics.median(runs[op]), statistics.median(runs[baseline])
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def gradient_step(render, inputs, jit_compile=False):
@@ -158,21 +158,14 @@ def voxel_steps(batch, resolution, size, samples):
 
 
 def mesh_steps(batch, level, size, sigma, tiles):
-    """(op step, best binned step, its tile, faces) for a level-`level` icosphere."""
+    """(op step, {tile: binned step}, faces) for a level-`level` icosphere."""
     projection, _ = cameras(batch, size)
     vertices, faces = primitives.icosphere(level, radius=0.4)
     inputs = np.repeat(vertices[None], batch, axis=0).astype(np.float32)
     op = gradient_step(lambda x: mesh_silhouette(x, faces, projection, size, sigma=sigma), inputs)
-    best = None
-    for tile in tiles:
-        step = gradient_step(lambda x, t=tile: mesh_silhouette_binned(
-            x, faces, projection, size, sigma=sigma, tile=t), inputs)
-        start = time.perf_counter()
-        step()
-        seconds = time.perf_counter() - start
-        if best is None or seconds < best[0]:
-            best = (seconds, step, tile)
-    return op, best[1], best[2], len(faces)
+    binned = {tile: gradient_step(lambda x, t=tile: mesh_silhouette_binned(
+        x, faces, projection, size, sigma=sigma, tile=t), inputs) for tile in tiles}
+    return op, binned, len(faces)
 
 
 def binned_xla_against_graph(repeats):
@@ -190,7 +183,7 @@ def binned_xla_against_graph(repeats):
     projection, faces = tf.constant(projection), tf.constant(faces)
     xla = gradient_step(lambda x: binned_render_checked(x, faces, projection, 64, 64, 1e-4, True, 8),
                         inputs, jit_compile=True)
-    return interleaved(graph, xla, repeats)
+    return interleaved([graph, xla], repeats)
 
 
 def _row(name, op_time, base_time, what):
@@ -221,15 +214,16 @@ def main(argv=None):
     print(f"| {'case':<24} | {'op':>12} | {'baseline':<24} | {'baseline':>12} | speedup |")
     ratios = {}
     ratios["voxel"] = _row(f"voxel {voxel['resolution']}^3 {voxel['size']}^2",
-                           *interleaved(*voxel_steps(**voxel), repeats), "XLA pure-TF")
+                           *interleaved(voxel_steps(**voxel), repeats), "XLA pure-TF")
     cases = [(level, reference_case[1]) for level in levels]
     cases += [(reference_case[0], size) for size in sizes if size != reference_case[1]]
     for level, size in cases:
-        op, baseline, tile, num_faces = mesh_steps(batch, level, size, 1e-4,
-                                                   TILES[:2] if args.quick else TILES)
-        name = f"mesh {num_faces} faces {size}^2"
-        ratios[(level, size)] = _row(name, *interleaved(op, baseline, repeats),
-                                     f"culling pure-TF ({tile} px)")
+        op, binned, num_faces = mesh_steps(batch, level, size, 1e-4,
+                                           TILES[:2] if args.quick else TILES)
+        op_time, *binned_times = interleaved([op, *binned.values()], repeats)
+        best = int(np.argmin(binned_times))
+        ratios[(level, size)] = _row(f"mesh {num_faces} faces {size}^2", op_time, binned_times[best],
+                                     f"culling pure-TF ({list(binned)[best]} px)")
     if not args.quick:
         graph_time, xla_time = binned_xla_against_graph(3)
         print(f"culling pure-TF, 2 views, 1280 faces, 64^2: graph {graph_time * 1e3:.1f} ms, "

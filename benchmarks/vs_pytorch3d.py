@@ -48,11 +48,8 @@ silhouette of the icosphere (> 1: tf3d is faster), plus one line per case.
 """
 
 import argparse
-import math
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -74,6 +71,7 @@ except ImportError as error:  # an actionable message, not a traceback
     sys.exit(f"benchmarks/vs_pytorch3d.py needs PyTorch and PyTorch3D ({error}): "
              "run `make bench-peers`, which installs them into .venv-peers")
 
+from benchmarks.render_ops import interleaved  # noqa: E402
 from tf3d import conventions  # noqa: E402
 from tf3d.fitting import target as target_lib  # noqa: E402
 from tf3d.losses.chamfer import chamfer_distance  # noqa: E402
@@ -82,18 +80,6 @@ from tf3d.ops.mesh_silhouette import mesh_silhouette  # noqa: E402
 from tf3d.ops.mesh_silhouette_reference import CUTOFF  # noqa: E402
 
 TF_THREADS = os.cpu_count()  # TensorFlow's default intra-op pool: one thread per core
-
-
-def _median_in_turn(fns, repeats):
-    """Median seconds of each of `fns`, called in turn (the order alternating) `repeats` times."""
-    times = [[] for _ in fns]
-    for i in range(repeats):
-        order = range(len(fns)) if i % 2 == 0 else reversed(range(len(fns)))
-        for k in order:
-            start = time.perf_counter()
-            fns[k]()
-            times[k].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def _weights(size):
@@ -187,7 +173,7 @@ def silhouette_case(name, vertices, faces, views, sigma, repeats):
     theirs = PyTorch3DSilhouette(vertices, faces, rotation, translation, intrinsic, size, sigma, k)
     for _ in range(2):  # warm up both: tracing, allocator pools, page faults
         (ours_value, ours_grad), (their_value, their_grad) = ours(), theirs()
-    ours_time, their_time = _median_in_turn([ours, theirs], repeats)
+    ours_time, their_time = interleaved([ours, theirs], repeats)
     scale = np.abs(their_grad).max()
     print(f"{name}: {len(vertices)} vertices, {len(faces)} faces, {len(projection)} views, {size}^2, "
           f"sigma {sigma:g}, faces_per_pixel {k}")
@@ -227,7 +213,7 @@ def chamfer_case(num_points, repeats):
 
     for _ in range(2):
         (ours_value, ours_grads), (their_value, their_grads) = ours(), theirs()
-    ours_time, their_time = _median_in_turn([ours, theirs], repeats)
+    ours_time, their_time = interleaved([ours, theirs], repeats)
     grad_error = max(np.abs(g - h).max() / np.abs(h).max() for g, h in zip(ours_grads, their_grads))
     print(f"chamfer, {num_points} x {num_points} points: tf3d {ours_value:.7g}, PyTorch3D "
           f"{their_value:.7g} (relative difference {abs(ours_value - their_value) / their_value:.1e}, "
