@@ -55,9 +55,10 @@ benchmarks: setup
 	$(PY) benchmarks/input_pipeline.py
 
 # tf3d against PyTorch3D in one process. A separate venv, outside `make test`
-# and `.venv`: PyTorch (the default PyPI build, ~4 GB with its CUDA wheels,
-# run here on CPU) has no business in the main environment. tf3d goes in
-# without extras (no Blender); TensorFlow and PyTorch share the process.
+# and `.venv`: PyTorch (the default PyPI build with its CUDA wheels, ~8 GB
+# installed, run here on CPU) has no business in the main environment. tf3d
+# goes in without extras (no Blender); TensorFlow and PyTorch share the
+# process. Building tf3d's ops needs g++ (`make system-deps`).
 PEERS_VENV ?= .venv-peers
 PEERS_PY := $(PEERS_VENV)/bin/python
 
@@ -67,7 +68,7 @@ $(PEERS_VENV)/.installed: setup.cfg pyproject.toml
 	$(PEERS_PY) -m pip install -q 'torch==2.11.*' 'easypytorch3d==0.7.9.post1' -e .
 	touch $@
 
-bench-peers: system-deps $(PEERS_VENV)/.installed
+bench-peers: $(PEERS_VENV)/.installed
 	$(PEERS_PY) benchmarks/vs_pytorch3d.py
 
 clean-venv:
