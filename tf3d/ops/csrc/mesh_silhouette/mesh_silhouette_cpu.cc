@@ -26,6 +26,7 @@
 #include "tensorflow/core/util/work_sharder.h"
 #include "../common/camera.h"
 #include "../common/limits.h"
+#include "../common/mesh_inputs.h"
 #include "../common/sharding.h"
 #include "mesh_silhouette.h"
 
@@ -125,66 +126,18 @@ struct Scene {
   int64_t tiles() const { return tiles_x * tiles_y; }
 };
 
-// Validates the inputs and fills the cameras; allocates nothing sized by the
-// image. Returns false (with the context's status set) on bad input.
-// tf3d/ops/mesh_silhouette_reference.py's check_arguments makes the same
+// Validates the inputs (common/mesh_inputs.h, plus sigma) and fills the
+// cameras; allocates nothing sized by the image. Returns false (with the
+// context's status set) on bad input. tf3d/ops/_mesh_checks.py makes the same
 // checks before either implementation runs.
 bool CheckInputs(OpKernelContext* context, const Tensor& vertices, const Tensor& faces,
                  const Tensor& projection, float sigma, bool perspective,
                  std::vector<Camera>* cameras) {
-  if (vertices.dims() != 3 || vertices.dim_size(2) != 3) {
-    context->CtxFailure(errors::InvalidArgument("vertices must have shape [B, V, 3], got ",
-                                                vertices.shape().DebugString()));
-    return false;
-  }
-  const int64_t batch = vertices.dim_size(0), num_vertices = vertices.dim_size(1);
-  if (faces.dims() != 2 || faces.dim_size(1) != 3 ||
-      faces.dim_size(0) > std::numeric_limits<int32_t>::max()) {
-    context->CtxFailure(errors::InvalidArgument(
-        "faces must have shape [F, 3] with F < 2^31, got ", faces.shape().DebugString()));
-    return false;
-  }
-  if (projection.dims() != 3 || projection.dim_size(0) != batch || projection.dim_size(1) != 3 ||
-      projection.dim_size(2) != 4) {
-    context->CtxFailure(errors::InvalidArgument("projection must have shape [B, 3, 4] with B = ",
-                                                batch, ", got ",
-                                                projection.shape().DebugString()));
-    return false;
-  }
   if (!(std::isfinite(sigma) && sigma > 0.0f)) {
     context->CtxFailure(errors::InvalidArgument("sigma must be positive and finite, got ", sigma));
     return false;
   }
-  const int64_t num_faces = faces.dim_size(0);
-  const int32_t* face_data = faces.flat<int32_t>().data();
-  for (int64_t i = 0; i < num_faces * 3; ++i) {
-    if (face_data[i] < 0 || face_data[i] >= num_vertices) {
-      context->CtxFailure(errors::InvalidArgument("faces[", i / 3, "] holds vertex index ",
-                                                  face_data[i], ", outside [0, ", num_vertices,
-                                                  ") for vertices of shape ",
-                                                  vertices.shape().DebugString()));
-      return false;
-    }
-  }
-  const float* v = vertices.flat<float>().data();
-  for (int64_t i = 0; i < vertices.NumElements(); ++i) {
-    if (!std::isfinite(v[i])) {
-      context->CtxFailure(errors::InvalidArgument("vertices must be finite; vertices[",
-                                                  i / (3 * num_vertices), ", ",
-                                                  (i / 3) % num_vertices, "] is not"));
-      return false;
-    }
-  }
-  cameras->resize(batch);
-  const float* p = projection.flat<float>().data();
-  for (int64_t b = 0; b < batch; ++b) {
-    // Projecting vertices needs no inverse: singular orthographic cameras are fine.
-    if (!MakeCamera(p + 12 * b, perspective, /*need_inverse=*/false, &(*cameras)[b])) {
-      context->CtxFailure(errors::InvalidArgument("projection[", b, "] must be finite"));
-      return false;
-    }
-  }
-  return true;
+  return CheckMeshInputs(context, vertices, faces, projection, perspective, cameras);
 }
 
 // Projects and bins the faces of checked inputs into `scene` (per-tile lists
