@@ -1,6 +1,6 @@
 """Speed of the silhouette ops against the best pure-TensorFlow alternatives.
 
-    python benchmarks/render_ops.py            # ~5 minutes on 2 CPU cores
+    python benchmarks/render_ops.py            # about 10 minutes on 2 CPU cores
     python benchmarks/render_ops.py --quick    # tiny sizes, seconds (the smoke test runs it)
 
 Forward + backward (the gradient of a pixel-weighted sum of the silhouettes
