@@ -290,24 +290,22 @@ def test_generate_to_dir_ids_and_prefix_stability(tmp_path):
         assert a.read() != b.read()
 
 
-def test_errors_name_the_bad_argument(tmp_path):
-    with pytest.raises(ValueError, match="category"):
-        synthetic.generate("sofa", 0)
+@pytest.mark.parametrize("make,match", [
+    (lambda: synthetic.generate("sofa", 0), "category"),
+    (lambda: synthetic.ChairParams(back="wicker"), "back"),
+    (lambda: synthetic.ChairParams(seat_shape="round", arms="bar"), "arms"),
+    (lambda: synthetic.TableParams(leg_count=5), "leg_count"),
+    (lambda: synthetic.ChairParams(seat_style="wicker"), "seat_style"),
+    (lambda: synthetic.ChairParams(base="skirt", seat_shape="round"), "base"),
+    (lambda: synthetic.ChairParams(back_curve=1.0), "back_curve"),
+    (lambda: synthetic.TableParams(drawer_side=3), "drawer_side"),
+    (lambda: synthetic.build_parts({"kind": "dining"}), "params"),
+])
+def test_errors_name_the_bad_argument(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_write_mesh_names_a_bad_path(tmp_path):
     with pytest.raises(ValueError, match="path"):
         synthetic.write_mesh(synthetic.generate("table", 0), str(tmp_path / "m.stl"))
-    with pytest.raises(ValueError, match="back"):
-        synthetic.ChairParams(back="wicker")
-    with pytest.raises(ValueError, match="arms"):
-        synthetic.ChairParams(seat_shape="round", arms="bar")
-    with pytest.raises(ValueError, match="leg_count"):
-        synthetic.TableParams(leg_count=5)
-    with pytest.raises(ValueError, match="seat_style"):
-        synthetic.ChairParams(seat_style="wicker")
-    with pytest.raises(ValueError, match="base"):
-        synthetic.ChairParams(base="skirt", seat_shape="round")
-    with pytest.raises(ValueError, match="back_curve"):
-        synthetic.ChairParams(back_curve=1.0)
-    with pytest.raises(ValueError, match="drawer_side"):
-        synthetic.TableParams(drawer_side=3)
-    with pytest.raises(ValueError, match="params"):
-        synthetic.build_parts({"kind": "dining"})

@@ -126,9 +126,10 @@ def build_table(p):
         x = a - 0.5 * p.leg_thickness - p.leg_inset - 0.03
         out += supports.x_frame(p, (-x, x), b - 0.5 * p.leg_thickness - p.leg_inset, y_embed, p.stretcher_height)
     if p.drawer_side:  # a desk's drawer pedestal, from the floor (or shelf) to the top
-        width = min(0.42, 0.4 * p.width)
+        width = min(0.42, 0.35 * p.width)
         for s in ((-1, 1) if p.drawer_side == 2 else (p.drawer_side,)):
-            x_out = s * (a - p.leg_inset - (p.support_thickness if p.base == "panel" else p.leg_thickness))
+            # Against an end panel's inner face, or under the top's end, swallowing that side's legs.
+            x_out = s * (a - p.leg_inset - p.support_thickness if p.base == "panel" else a - 0.03)
             x0, x1 = sorted((x_out, x_out - s * width))
             out += _drawer_block("pedestal", x0, x1, -b + 0.06, b - 0.05, 0.0, y_embed, p.drawers)
     return out
