@@ -52,15 +52,14 @@ def _back(p, a, b, r, y_seat):
     if p.back in ("solid", "upholstered"):
         yb = y_seat + p.back_gap if p.back_gap > 0 else y0
         bevel = 0.45 * t if p.back == "upholstered" else 0.0
+        yc, hh = 0.5 * (yb + y1), 0.5 * (y1 - yb)
         if p.back_curve > 0:
             parts = _curved_panel("back", p, hw, yb, y1, z, t, bevel)
+        elif bevel > 0:  # an upholstered back is a cushion standing on its edge
+            parts = [P.loft("back", _rotated_slab(hw, yc, hh, z, t, bevel), P.X, P.Y, P.Z)]
         else:
-            panel = P.rounded_rect(hw, 0.5 * (y1 - yb), p.back_corner)
-            parts = [P.prism("back", panel, (0, 0.5 * (yb + y1), z - 0.5 * t), (0, 0.5 * (yb + y1), z + 0.5 * t),
-                             P.X, P.Y)]
-            if bevel > 0:  # an upholstered back is a cushion standing on its edge
-                parts = [P.loft("back", _rotated_slab(hw, 0.5 * (yb + y1), 0.5 * (y1 - yb), z, t, bevel), P.X, P.Y,
-                                P.Z)]
+            panel = P.rounded_rect(hw, hh, p.back_corner)
+            parts = [P.prism("back", panel, (0, yc, z - 0.5 * t), (0, yc, z + 0.5 * t), P.X, P.Y)]
         if p.back_gap > 0:
             parts.append(P.box("spine", (-0.03, y0, z - 0.5 * t), (0.03, yb + 0.3 * (y1 - yb), z + 0.5 * t)))
         if p.wings > 0:  # wingback: side panels from above the arms to the top, reaching forward
