@@ -10,7 +10,7 @@ DATA_DIR ?= data/synthetic
 RUN_DIR ?= runs/paired
 WORKERS ?= $(shell nproc)
 
-.PHONY: setup system-deps test data train clean-venv ops benchmarks
+.PHONY: setup system-deps test data train clean-venv ops benchmarks bench-peers
 
 setup: system-deps $(VENV)/.installed
 
@@ -50,7 +50,26 @@ ops: setup
 
 benchmarks: setup
 	$(PY) benchmarks/render_ops.py
+	$(PY) benchmarks/mesh_fitting.py
+	$(PY) benchmarks/chamfer.py
 	$(PY) benchmarks/input_pipeline.py
 
+# tf3d against PyTorch3D in one process. A separate venv, outside `make test`
+# and `.venv`: PyTorch (the default PyPI build with its CUDA wheels, ~8 GB
+# installed, run here on CPU) has no business in the main environment. tf3d
+# goes in without extras (no Blender); TensorFlow and PyTorch share the
+# process. Building tf3d's ops needs g++ (`make system-deps`).
+PEERS_VENV ?= .venv-peers
+PEERS_PY := $(PEERS_VENV)/bin/python
+
+$(PEERS_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install -q --upgrade pip
+	$(PEERS_PY) -m pip install -q 'torch==2.11.*' 'easypytorch3d==0.7.9.post1' -e .
+	touch $@
+
+bench-peers: $(PEERS_VENV)/.installed
+	$(PEERS_PY) benchmarks/vs_pytorch3d.py
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(PEERS_VENV)

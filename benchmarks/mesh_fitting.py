@@ -17,8 +17,10 @@ the tests use, which evaluates every pixel-face pair (one step at 64x64 took
 442 s here). Not under XLA: the number of face-tile pairs is data dependent.
 
 Both sides run in this process on the same targets, warmed up the same way
-(one traced step, then one untimed step), and each case is the median of
-`--repeats` runs of `--steps` steps. Targets are a sphere's own soft
+(one traced step, then one untimed step), then take turns run by run (the
+order reversing every round, so that a change in the machine's load hits
+all cases alike), and each case is the median of `--repeats` runs of
+`--steps` steps. Targets are a sphere's own soft
 silhouettes shifted sideways, so no Blender is needed. Prints one line per
 case and ends with `ratio fit speedup = X`, the geometric mean over sizes of
 op steps/s over the best baseline's.
@@ -61,15 +63,19 @@ def _fit_step(config, renderer):
     return step
 
 
-def _steps_per_second(step, steps, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(steps):
-            loss = step(tf.constant(i, tf.int64))[0]
-        float(loss)
-        times.append((time.perf_counter() - start) / steps)
-    return 1.0 / statistics.median(times)
+def _steps_per_second(steps_by_name, steps, repeats):
+    """{name: steps/s}: medians of `repeats` runs of `steps` steps, the cases taking turns."""
+    names = list(steps_by_name)
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            step = steps_by_name[name]
+            start = time.perf_counter()
+            for i in range(steps):
+                loss = step(tf.constant(i, tf.int64))[0]
+            float(loss)
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: 1.0 / statistics.median(times[name]) for name in names}
 
 
 def main(argv=None):
@@ -84,13 +90,14 @@ def main(argv=None):
     for size in args.sizes:
         config = config_lib.resolve(EXPERIMENT, [f"views.image_size={size}", "level=4", "views.count=20",
                                                  "views.layout=rings"])
-        op = _steps_per_second(_fit_step(config, mesh_silhouette), args.steps, args.repeats)
-        print(f"{size}x{size}: op {op:.3f} steps/s", flush=True)
-        baseline = {}
+        cases = {"op": _fit_step(config, mesh_silhouette)}
         for tile in args.tiles:
-            renderer = functools.partial(mesh_silhouette_binned, tile=tile)
-            baseline[tile] = _steps_per_second(_fit_step(config, renderer), args.steps, args.repeats)
-            print(f"{size}x{size}: binned pure-TF, tile {tile}: {baseline[tile]:.3f} steps/s", flush=True)
+            cases[tile] = _fit_step(config, functools.partial(mesh_silhouette_binned, tile=tile))
+        rates = _steps_per_second(cases, args.steps, args.repeats)
+        op = rates.pop("op")
+        baseline = rates
+        print(f"{size}x{size}: op {op:.3f} steps/s; binned pure-TF: " + ", ".join(
+            f"tile {tile} {rate:.3f}" for tile, rate in baseline.items()), flush=True)
         best = max(baseline, key=baseline.get)
         ratios.append(op / baseline[best])
         print(f"{size}x{size}, 20 views, 2562 vertices: op {op:8.3f} steps/s, binned pure-TF "

@@ -75,6 +75,11 @@ def mesh_silhouette_binned(vertices, faces, projection, image_size, *, sigma, pe
         raise ValueError(f"tile must be a positive int, got {tile!r}")
     vertices, faces, projection, height, width, sigma = check_arguments(
         vertices, faces, projection, image_size, sigma)
+    return render_checked(vertices, faces, projection, height, width, sigma, perspective, tile)
+
+
+def render_checked(vertices, faces, projection, height, width, sigma, perspective, tile):
+    """`mesh_silhouette_binned`'s body on `check_arguments`' outputs (no checks)."""
     dtype = vertices.dtype
     batch = tf.shape(vertices)[0]
     uv, depth = _camera.project_points(vertices, projection, perspective,

@@ -88,6 +88,18 @@ def voxel_silhouette_reference(occupancy, projection, image_size, *, num_samples
     """
     occupancy, projection, height, width, num_samples, near, far = check_arguments(
         occupancy, projection, image_size, num_samples, near, far, mode)
+    return render_checked(occupancy, projection, height, width, num_samples, near, far,
+                          perspective, mode)
+
+
+def render_checked(occupancy, projection, height, width, num_samples, near, far, perspective, mode,
+                   trilinear=_trilinear):
+    """The reference's body on `check_arguments`' outputs (no checks: XLA-compilable).
+
+    `trilinear(grid [B, X, Y, Z, C], points [B, N, 3]) -> [B, N, C]` samples
+    the grid; `voxel_silhouette_xla` passes one that gathers all eight
+    corners at once.
+    """
     dtype = occupancy.dtype
     origin, direction = _camera.pixel_rays(projection, height, width, perspective)  # [B, h, w, 3]
     step = (far - near) / num_samples
@@ -96,7 +108,7 @@ def voxel_silhouette_reference(occupancy, projection, image_size, *, num_samples
     batch = tf.shape(occupancy)[0]
     points = tf.reshape(points, [batch, -1, 3])
     if mode == "max":
-        samples = _trilinear(occupancy[..., None], points)[..., 0]
+        samples = trilinear(occupancy[..., None], points)[..., 0]
         samples = tf.reshape(samples, [batch, height, width, num_samples])
         # First maximum, as the kernel picks it, so that gradients agree on ties.
         first = tf.argmax(samples, axis=-1)
@@ -108,7 +120,7 @@ def voxel_silhouette_reference(occupancy, projection, image_size, *, num_samples
     opaque = occupancy >= 1.0
     sigma = -tf.math.log1p(-tf.where(opaque, tf.zeros_like(occupancy), occupancy))
     fields = tf.stack([sigma, tf.cast(opaque, dtype)], axis=-1)  # [B, X, Y, Z, 2]
-    samples = tf.reshape(_trilinear(fields, points), [batch, height, width, num_samples, 2])
+    samples = tf.reshape(trilinear(fields, points), [batch, height, width, num_samples, 2])
     density_sum = tf.reduce_sum(samples[..., 0], axis=-1)  # [B, h, w]
     blocked = tf.reduce_any(samples[..., 1] > 0.0, axis=-1)
     dims = tf.cast(tf.shape(occupancy)[1:4], dtype)

@@ -28,49 +28,79 @@ constexpr double kCutoff = 11.512915464920228;  // log((1 - 1e-5) / 1e-5)
 // (their projection wraps around); the reference does the same.
 constexpr double kMinDepth = 1e-6;
 
-// A projected, non-degenerate face of one example.
+// A projected, non-degenerate face of one example, with what every pixel
+// test needs precomputed once per face (edge vectors, reciprocal squared
+// edge lengths) rather than once per pixel.
 struct FaceGeom {
   double x[3], y[3];                // image coordinates of the corners (pixels)
-  double xmin, xmax, ymin, ymax;    // bounding box grown by the cutoff radius
+  double ex[3], ey[3];              // edge k: corner k -> corner k+1
+  double inv_len2[3];               // 1 / |edge k|^2 (edges of a non-degenerate face are > 0)
+  int64_t col0, col1, row0, row1;   // pixels whose centre lies in the grown bounding box
   int64_t vertex[3];
 };
 
-// How a pixel relates to a face: squared distance (pixels^2) to its boundary,
-// the nearest boundary point (on edge `edge` = corner k -> k+1, at parameter
-// t), and whether the pixel is inside.
-struct PixelFace {
-  double d2;
-  double t;
-  double cx, cy;
-  int edge;
-  bool inside;
-};
-
-inline void EvaluatePixelFace(const FaceGeom& f, double px, double py, PixelFace* out) {
-  bool any_neg = false, any_pos = false;
-  out->d2 = INFINITY;
+// Fills the edge data of a face whose corners are set.
+inline void PrepareFace(FaceGeom* f) {
   for (int k = 0; k < 3; ++k) {
     const int n = (k + 1) % 3;
-    const double ax = f.x[k], ay = f.y[k];
-    const double ex = f.x[n] - ax, ey = f.y[n] - ay;
-    const double wx = px - ax, wy = py - ay;
-    const double cross = ex * wy - ey * wx;
-    any_neg |= cross < 0.0;
-    any_pos |= cross > 0.0;
-    const double len2 = ex * ex + ey * ey;
-    double t = len2 > 0.0 ? (wx * ex + wy * ey) / len2 : 0.0;
-    t = std::min(1.0, std::max(0.0, t));
-    const double cx = ax + t * ex, cy = ay + t * ey;
-    const double d2 = (px - cx) * (px - cx) + (py - cy) * (py - cy);
-    if (d2 < out->d2) {
-      out->d2 = d2;
-      out->t = t;
-      out->cx = cx;
-      out->cy = cy;
-      out->edge = k;
+    f->ex[k] = f->x[n] - f->x[k];
+    f->ey[k] = f->y[n] - f->y[k];
+    const double len2 = f->ex[k] * f->ex[k] + f->ey[k] * f->ey[k];
+    f->inv_len2[k] = len2 > 0.0 ? 1.0 / len2 : 0.0;
+  }
+}
+
+// The most pixels of one row that EvaluateRow handles at once (a tile's width).
+constexpr int kMaxRow = 8;
+
+// How pixels of one row relate to a face, as arrays over the row: squared
+// distance (pixels^2) to the face's boundary, whether the pixel is inside
+// (1.0 or 0.0), and, when asked for, the offset (rx, ry) = pixel - nearest
+// boundary point, which lies on edge `edge` (corner k -> k+1) at parameter t.
+struct RowFace {
+  double d2[kMaxRow], inside[kMaxRow];
+  double rx[kMaxRow], ry[kMaxRow], t[kMaxRow], edge[kMaxRow];
+};
+
+// Fills `row` for the pixel centres (px0 + i, py), i < n <= kMaxRow; the
+// nearest-point arrays only if kNearest. The loop over pixels has no
+// branches (the nearest edge is chosen by selects, the first of equals as
+// a strict `<` would), so that the compiler vectorizes it; both variants
+// give the same d2 and inside bit for bit.
+template <bool kNearest>
+inline void EvaluateRow(const FaceGeom& f, double px0, double py, int n, RowFace* __restrict row) {
+  for (int i = 0; i < n; ++i) {
+    const double px = px0 + i;
+    double best = INFINITY, best_t = 0.0, best_rx = 0.0, best_ry = 0.0, best_edge = 0.0;
+    double cross_min = INFINITY, cross_max = -INFINITY;
+    for (int k = 0; k < 3; ++k) {
+      const double ex = f.ex[k], ey = f.ey[k];
+      const double wx = px - f.x[k], wy = py - f.y[k];
+      const double cross = ex * wy - ey * wx;
+      cross_min = std::min(cross_min, cross);
+      cross_max = std::max(cross_max, cross);
+      const double t = std::min(1.0, std::max(0.0, (wx * ex + wy * ey) * f.inv_len2[k]));
+      const double rx = wx - t * ex, ry = wy - t * ey;
+      const double d2 = rx * rx + ry * ry;
+      const bool nearer = d2 < best;
+      if (kNearest) {
+        best_t = nearer ? t : best_t;
+        best_rx = nearer ? rx : best_rx;
+        best_ry = nearer ? ry : best_ry;
+        best_edge = nearer ? static_cast<double>(k) : best_edge;
+      }
+      best = nearer ? d2 : best;
+    }
+    row->d2[i] = best;
+    // Inside unless the pixel is strictly left of one edge and strictly right of another.
+    row->inside[i] = (cross_min < 0.0) & (cross_max > 0.0) ? 0.0 : 1.0;
+    if (kNearest) {
+      row->t[i] = best_t;
+      row->rx[i] = best_rx;
+      row->ry[i] = best_ry;
+      row->edge[i] = best_edge;
     }
   }
-  out->inside = !(any_neg && any_pos);
 }
 
 // q = 1 - D for a pixel-face pair; x = d_norm^2 / sigma.

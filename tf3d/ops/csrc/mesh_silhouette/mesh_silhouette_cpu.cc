@@ -2,7 +2,11 @@
 //
 // Cost scales with the faces near each pixel, not all faces: every face's
 // bounding box, grown by the cutoff radius (mesh_silhouette.h), is binned
-// into kTile x kTile pixel tiles, and a pixel only visits its tile's faces.
+// into kTile x kTile pixel tiles, and within a tile each face evaluates only
+// the pixels inside its box, a row at a time in one vectorized loop
+// (EvaluateRow). The gradient kernel recomputes the forward pass's pairs
+// rather than keeping them between the ops (they would take B * h * w * ~25
+// entries); it keeps one tile's pairs while it differentiates them.
 // Forward and backward shard (example, tile) units over TensorFlow's CPU
 // worker pool; the backward pass accumulates d loss / d (u, v) per vertex in
 // per-chunk buffers (common/sharding.h) and applies the projection's
@@ -22,6 +26,7 @@
 #include "tensorflow/core/util/work_sharder.h"
 #include "../common/camera.h"
 #include "../common/limits.h"
+#include "../common/mesh_inputs.h"
 #include "../common/sharding.h"
 #include "mesh_silhouette.h"
 
@@ -106,6 +111,7 @@ perspective: as in MeshSilhouette.
 namespace {
 
 constexpr int kTile = 8;
+static_assert(kTile <= kMaxRow, "EvaluateRow takes a tile's row at once");
 
 // Projected faces of every example and, per (example, tile), the faces whose
 // grown bounding box touches a pixel centre of the tile.
@@ -120,66 +126,18 @@ struct Scene {
   int64_t tiles() const { return tiles_x * tiles_y; }
 };
 
-// Validates the inputs and fills the cameras; allocates nothing sized by the
-// image. Returns false (with the context's status set) on bad input.
-// tf3d/ops/mesh_silhouette_reference.py's check_arguments makes the same
+// Validates the inputs (common/mesh_inputs.h, plus sigma) and fills the
+// cameras; allocates nothing sized by the image. Returns false (with the
+// context's status set) on bad input. tf3d/ops/_mesh_checks.py makes the same
 // checks before either implementation runs.
 bool CheckInputs(OpKernelContext* context, const Tensor& vertices, const Tensor& faces,
                  const Tensor& projection, float sigma, bool perspective,
                  std::vector<Camera>* cameras) {
-  if (vertices.dims() != 3 || vertices.dim_size(2) != 3) {
-    context->CtxFailure(errors::InvalidArgument("vertices must have shape [B, V, 3], got ",
-                                                vertices.shape().DebugString()));
-    return false;
-  }
-  const int64_t batch = vertices.dim_size(0), num_vertices = vertices.dim_size(1);
-  if (faces.dims() != 2 || faces.dim_size(1) != 3 ||
-      faces.dim_size(0) > std::numeric_limits<int32_t>::max()) {
-    context->CtxFailure(errors::InvalidArgument(
-        "faces must have shape [F, 3] with F < 2^31, got ", faces.shape().DebugString()));
-    return false;
-  }
-  if (projection.dims() != 3 || projection.dim_size(0) != batch || projection.dim_size(1) != 3 ||
-      projection.dim_size(2) != 4) {
-    context->CtxFailure(errors::InvalidArgument("projection must have shape [B, 3, 4] with B = ",
-                                                batch, ", got ",
-                                                projection.shape().DebugString()));
-    return false;
-  }
   if (!(std::isfinite(sigma) && sigma > 0.0f)) {
     context->CtxFailure(errors::InvalidArgument("sigma must be positive and finite, got ", sigma));
     return false;
   }
-  const int64_t num_faces = faces.dim_size(0);
-  const int32_t* face_data = faces.flat<int32_t>().data();
-  for (int64_t i = 0; i < num_faces * 3; ++i) {
-    if (face_data[i] < 0 || face_data[i] >= num_vertices) {
-      context->CtxFailure(errors::InvalidArgument("faces[", i / 3, "] holds vertex index ",
-                                                  face_data[i], ", outside [0, ", num_vertices,
-                                                  ") for vertices of shape ",
-                                                  vertices.shape().DebugString()));
-      return false;
-    }
-  }
-  const float* v = vertices.flat<float>().data();
-  for (int64_t i = 0; i < vertices.NumElements(); ++i) {
-    if (!std::isfinite(v[i])) {
-      context->CtxFailure(errors::InvalidArgument("vertices must be finite; vertices[",
-                                                  i / (3 * num_vertices), ", ",
-                                                  (i / 3) % num_vertices, "] is not"));
-      return false;
-    }
-  }
-  cameras->resize(batch);
-  const float* p = projection.flat<float>().data();
-  for (int64_t b = 0; b < batch; ++b) {
-    // Projecting vertices needs no inverse: singular orthographic cameras are fine.
-    if (!MakeCamera(p + 12 * b, perspective, /*need_inverse=*/false, &(*cameras)[b])) {
-      context->CtxFailure(errors::InvalidArgument("projection[", b, "] must be finite"));
-      return false;
-    }
-  }
-  return true;
+  return CheckMeshInputs(context, vertices, faces, projection, perspective, cameras);
 }
 
 // Projects and bins the faces of checked inputs into `scene` (per-tile lists
@@ -228,17 +186,18 @@ void BinFaces(OpKernelContext* context, const Tensor& vertices, const Tensor& fa
         // Degenerate (zero-area) faces have no inside; the reference drops them too.
         const double area2 = (g.x[1] - g.x[0]) * (g.y[2] - g.y[0]) - (g.y[1] - g.y[0]) * (g.x[2] - g.x[0]);
         if (!visible || !(area2 != 0.0)) continue;
-        g.xmin = std::min({g.x[0], g.x[1], g.x[2]}) - radius;
-        g.xmax = std::max({g.x[0], g.x[1], g.x[2]}) + radius;
-        g.ymin = std::min({g.y[0], g.y[1], g.y[2]}) - radius;
-        g.ymax = std::max({g.y[0], g.y[1], g.y[2]}) + radius;
-        // Pixel centres col + 0.5 inside [xmin, xmax], clamped to the image
-        // before the cast (a face far off-screen projects to huge values).
-        const int64_t c0 = ClampToInt64(std::ceil(g.xmin - 0.5), 0, width);
-        const int64_t c1 = ClampToInt64(std::floor(g.xmax - 0.5), -1, width - 1);
-        const int64_t r0 = ClampToInt64(std::ceil(g.ymin - 0.5), 0, height);
-        const int64_t r1 = ClampToInt64(std::floor(g.ymax - 0.5), -1, height - 1);
+        // Pixel centres col + 0.5 inside the bounding box grown by the
+        // cutoff radius, clamped to the image before the cast (a face far
+        // off-screen projects to huge values).
+        g.col0 = ClampToInt64(std::ceil(std::min({g.x[0], g.x[1], g.x[2]}) - radius - 0.5), 0, width);
+        g.col1 = ClampToInt64(std::floor(std::max({g.x[0], g.x[1], g.x[2]}) + radius - 0.5), -1,
+                              width - 1);
+        g.row0 = ClampToInt64(std::ceil(std::min({g.y[0], g.y[1], g.y[2]}) - radius - 0.5), 0, height);
+        g.row1 = ClampToInt64(std::floor(std::max({g.y[0], g.y[1], g.y[2]}) + radius - 0.5), -1,
+                              height - 1);
+        const int64_t c0 = g.col0, c1 = g.col1, r0 = g.row0, r1 = g.row1;
         if (c0 > c1 || r0 > r1) continue;
+        PrepareFace(&g);
         const int32_t slot = static_cast<int32_t>(kept.size());
         kept.push_back(g);
         for (int64_t ty = r0 / kTile; ty <= r1 / kTile; ++ty) {
@@ -254,32 +213,50 @@ void BinFaces(OpKernelContext* context, const Tensor& vertices, const Tensor& fa
                     ShardCost(batch, 200.0 * num_faces + 20.0 * num_vertices + 1.0), bin);
 }
 
-// Calls fn(pixel_index, px, py, q, pixel_face, face) for every face within
-// the cutoff of every pixel of one (example, tile) unit, after
-// begin_pixel(pixel_index) and before end_pixel(pixel_index).
-template <typename Begin, typename Visit, typename End>
-void ForEachPixelFace(const Scene& scene, int64_t unit, const Begin& begin_pixel,
-                      const Visit& visit, const End& end_pixel) {
+// Calls visit(local, pixel, q, row, i, slot) for every (face, pixel) pair
+// within the cutoff in one (example, tile) unit: face by face in the tile's
+// slot order, each over the pixels of its grown bounding box that lie in the
+// tile (`local` = row * kTile + col within the tile, `pixel` the output
+// index, `row.*[i]` the pixel's geometry; its nearest-point arrays are
+// filled if kNearest). Face-major order skips the pixels outside each face's
+// box without testing them, and every pixel still meets its faces in slot
+// order, so the products below do not depend on the threads.
+template <bool kNearest, typename Visit>
+void ForEachFacePixel(const Scene& scene, int64_t unit, const Visit& visit) {
   const int64_t b = unit / scene.tiles(), tile = unit % scene.tiles();
-  const int64_t ty = tile / scene.tiles_x, tx = tile % scene.tiles_x;
-  const std::vector<int32_t>& slots = scene.tile_faces[unit];
+  const int64_t tile_row = tile / scene.tiles_x * kTile, tile_col = tile % scene.tiles_x * kTile;
+  const int64_t last_row = std::min(scene.height, tile_row + kTile) - 1;
+  const int64_t last_col = std::min(scene.width, tile_col + kTile) - 1;
   const std::vector<FaceGeom>& faces = scene.faces[b];
   const double to_x = scene.scale2 / scene.sigma;
   const double cutoff_px2 = kCutoff / to_x;
-  for (int64_t row = ty * kTile; row < std::min(scene.height, (ty + 1) * kTile); ++row) {
-    for (int64_t col = tx * kTile; col < std::min(scene.width, (tx + 1) * kTile); ++col) {
-      const double px = col + 0.5, py = row + 0.5;
-      const int64_t pixel = (b * scene.height + row) * scene.width + col;
-      begin_pixel(pixel);
-      for (const int32_t slot : slots) {
-        const FaceGeom& f = faces[slot];
-        if (px < f.xmin || px > f.xmax || py < f.ymin || py > f.ymax) continue;
-        PixelFace pf;
-        EvaluatePixelFace(f, px, py, &pf);
-        if (!pf.inside && pf.d2 >= cutoff_px2) continue;
-        visit(pixel, px, py, Escape(pf.inside, pf.d2 * to_x), pf, f);
+  RowFace geometry;
+  for (const int32_t slot : scene.tile_faces[unit]) {
+    const FaceGeom& f = faces[slot];
+    const int64_t r1 = std::min(f.row1, last_row);
+    const int64_t c0 = std::max(f.col0, tile_col), c1 = std::min(f.col1, last_col);
+    const int n = static_cast<int>(c1 - c0 + 1);
+    for (int64_t row = std::max(f.row0, tile_row); row <= r1; ++row) {
+      EvaluateRow<kNearest>(f, c0 + 0.5, row + 0.5, n, &geometry);
+      const int64_t local = (row - tile_row) * kTile + (c0 - tile_col);
+      const int64_t pixel = (b * scene.height + row) * scene.width + c0;
+      for (int i = 0; i < n; ++i) {
+        const bool inside = geometry.inside[i] != 0.0;
+        if (!inside && geometry.d2[i] >= cutoff_px2) continue;
+        visit(local + i, pixel + i, Escape(inside, geometry.d2[i] * to_x), geometry, i, slot);
       }
-      end_pixel(pixel);
+    }
+  }
+}
+
+// Calls fn(pixel, local) for the pixels of one (example, tile) unit.
+template <typename Fn>
+void ForEachTilePixel(const Scene& scene, int64_t unit, const Fn& fn) {
+  const int64_t b = unit / scene.tiles(), tile = unit % scene.tiles();
+  const int64_t tile_row = tile / scene.tiles_x * kTile, tile_col = tile % scene.tiles_x * kTile;
+  for (int64_t row = tile_row; row < std::min(scene.height, tile_row + kTile); ++row) {
+    for (int64_t col = tile_col; col < std::min(scene.width, tile_col + kTile); ++col) {
+      fn((b * scene.height + row) * scene.width + col, (row - tile_row) * kTile + (col - tile_col));
     }
   }
 }
@@ -310,14 +287,16 @@ class MeshSilhouetteOp : public OpKernel {
              &scene);
     float* out = output->flat<float>().data();
     auto tiles = [&](int64_t begin, int64_t end) {
+      double escape[kTile * kTile];  // prod_j q_j of the tile's pixels
       for (int64_t unit = begin; unit < end; ++unit) {
-        double escape = 1.0;
-        ForEachPixelFace(
-            scene, unit, [&](int64_t) { escape = 1.0; },
-            [&](int64_t, double, double, double q, const PixelFace&, const FaceGeom&) {
-              escape *= q;
-            },
-            [&](int64_t pixel) { out[pixel] = static_cast<float>(1.0 - escape); });
+        std::fill(escape, escape + kTile * kTile, 1.0);
+        ForEachFacePixel</*kNearest=*/false>(
+            scene, unit, [&](int64_t local, int64_t, double q, const RowFace&, int, int32_t) {
+              escape[local] *= q;
+            });
+        ForEachTilePixel(scene, unit, [&](int64_t pixel, int64_t local) {
+          out[pixel] = static_cast<float>(1.0 - escape[local]);
+        });
       }
     };
     const auto* workers = context->device()->tensorflow_cpu_worker_threads();
@@ -364,52 +343,66 @@ class MeshSilhouetteGradOp : public OpKernel {
     const float* g_out = grad.flat<float>().data();
     const double to_x = scene.scale2 / scene.sigma;
 
-    // One pixel's faces within the cutoff: the escape product over faces
-    // with q > 0 and the count of q == 0 give prod_{k != j} q_k without
-    // dividing by zero.
+    // Per pixel, the escape product over faces with q > 0 and the count of
+    // q == 0 give prod_{k != j} q_k without dividing by zero. A first pass
+    // over the tile's (face, pixel) pairs forms them and keeps the pairs; a
+    // second turns each pair into d loss / d(u, v) of its nearest edge's
+    // corners, summed per face before it is scattered to the vertices.
     struct Hit {
-      double q, cx, cy, t;
+      double q, rx, ry, t;
+      int64_t pixel;
+      int32_t local, slot;
       int edge;
       bool inside;
-      const FaceGeom* face;
     };
     auto tile = [&](int64_t unit, const auto& grad_of_example) {
       const int64_t b = unit / scene.tiles();
       double* duv = grad_of_example(b);  // [V, 2]: d loss / d (u, v)
-      std::vector<Hit> hits;
-      ForEachPixelFace(
-          scene, unit, [&](int64_t) { hits.clear(); },
-          [&](int64_t, double, double, double q, const PixelFace& pf, const FaceGeom& f) {
-            hits.push_back({q, pf.cx, pf.cy, pf.t, pf.edge, pf.inside, &f});
-          },
-          [&](int64_t pixel) {
-            const double g = g_out[pixel];
-            if (g == 0.0 || hits.empty()) return;
-            const int64_t row = (pixel / scene.width) % scene.height, col = pixel % scene.width;
-            const double px = col + 0.5, py = row + 0.5;
-            double nonzero = 1.0;
-            int zeros = 0;
-            for (const Hit& h : hits) {
-              if (h.q == 0.0) ++zeros; else nonzero *= h.q;
-            }
-            for (const Hit& h : hits) {
-              double others;
-              if (h.q != 0.0) others = zeros == 0 ? nonzero / h.q : 0.0;
-              else others = zeros == 1 ? nonzero : 0.0;
-              // s = 1 - prod q: ds/dq_j = -others; q = sigmoid(-/+ x).
-              const double dq_dx = (h.inside ? -1.0 : 1.0) * h.q * (1.0 - h.q);
-              const double dd2 = -g * others * dq_dx * to_x;
-              if (dd2 == 0.0) continue;
-              // d(d2)/d(corner a) = -2 (p - c)(1 - t), d(d2)/d(corner b) = -2 (p - c) t
-              // (the envelope theorem: t minimizes the distance).
-              const double rx = -2.0 * (px - h.cx) * dd2, ry = -2.0 * (py - h.cy) * dd2;
-              const int64_t a = h.face->vertex[h.edge], c = h.face->vertex[(h.edge + 1) % 3];
-              duv[2 * a] += rx * (1.0 - h.t);
-              duv[2 * a + 1] += ry * (1.0 - h.t);
-              duv[2 * c] += rx * h.t;
-              duv[2 * c + 1] += ry * h.t;
-            }
+      double nonzero[kTile * kTile];
+      int zeros[kTile * kTile];
+      std::fill(nonzero, nonzero + kTile * kTile, 1.0);
+      std::fill(zeros, zeros + kTile * kTile, 0);
+      std::vector<Hit> hits;  // one allocation per tile: noise next to the tile's pairs
+      hits.reserve(kTile * kTile * 32);
+      ForEachFacePixel</*kNearest=*/true>(
+          scene, unit,
+          [&](int64_t local, int64_t pixel, double q, const RowFace& row, int i, int32_t slot) {
+            if (g_out[pixel] == 0.0f) return;
+            if (q == 0.0) ++zeros[local]; else nonzero[local] *= q;
+            hits.push_back({q, row.rx[i], row.ry[i], row.t[i], pixel, static_cast<int32_t>(local),
+                            slot, static_cast<int>(row.edge[i]), row.inside[i] != 0.0});
           });
+      const FaceGeom* faces = scene.faces[b].data();
+      double corner[3][2] = {{0.0}};  // d loss / d(u, v) of the current face's corners
+      auto flush = [&](int32_t slot) {
+        for (int k = 0; k < 3; ++k) {
+          const int64_t vertex = faces[slot].vertex[k];
+          duv[2 * vertex] += corner[k][0];
+          duv[2 * vertex + 1] += corner[k][1];
+          corner[k][0] = corner[k][1] = 0.0;
+        }
+      };
+      for (size_t i = 0; i < hits.size(); ++i) {
+        const Hit& h = hits[i];
+        const int z = zeros[h.local];
+        double others;
+        if (h.q != 0.0) others = z == 0 ? nonzero[h.local] / h.q : 0.0;
+        else others = z == 1 ? nonzero[h.local] : 0.0;
+        // s = 1 - prod q: ds/dq_j = -others; q = sigmoid(-/+ x).
+        const double dq_dx = (h.inside ? -1.0 : 1.0) * h.q * (1.0 - h.q);
+        const double dd2 = -static_cast<double>(g_out[h.pixel]) * others * dq_dx * to_x;
+        if (dd2 != 0.0) {
+          // d(d2)/d(corner a) = -2 (p - c)(1 - t), d(d2)/d(corner b) = -2 (p - c) t
+          // (the envelope theorem: t minimizes the distance).
+          const double rx = -2.0 * h.rx * dd2, ry = -2.0 * h.ry * dd2;
+          const int a = h.edge, c = (h.edge + 1) % 3;
+          corner[a][0] += rx * (1.0 - h.t);
+          corner[a][1] += ry * (1.0 - h.t);
+          corner[c][0] += rx * h.t;
+          corner[c][1] += ry * h.t;
+        }
+        if (i + 1 == hits.size() || hits[i + 1].slot != h.slot) flush(h.slot);
+      }
     };
     std::vector<double> duv;
     ShardedScatter(context, scene.batch, scene.tiles(), num_vertices * 2, kTile * kTile * 800.0,

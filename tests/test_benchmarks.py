@@ -1,0 +1,16 @@
+"""Smoke tests of benchmarks/: the quick modes run and print the ratios the README quotes."""
+
+import re
+
+import pytest
+
+from benchmarks import render_ops
+
+
+@pytest.mark.slow  # ~10 s: traces and compiles a dozen small steps
+def test_render_ops_quick(capsys):
+    ratios = render_ops.main(["--quick"])
+    out = capsys.readouterr().out
+    assert re.search(r"^ratio voxel = \d+\.\d$", out, re.M), out
+    assert re.search(r"^ratio mesh 80 faces 16\^2 = \d+\.\d$", out, re.M), out
+    assert all(speedup > 0 for speedup in ratios.values())
