@@ -8,9 +8,12 @@ a shard processor, and `pipelines.shards.build_dataset` writes the shards and
     python -m pipelines.build synthetic --out /tmp/x --num-chairs 20 --num-tables 20 --workers 2
     python -m pipelines.build shapenet --root PATH --synsets 03001627,04379243 --out DIR
     python -m pipelines.build r2n2 --renderings PATH --voxels PATH --out DIR
+    python -m pipelines.build voxels --root PATH --format binvox --category chair --front +X --out DIR
     python -m pipelines.build synthetic --out DIR --runner direct --workers 2   # on Apache Beam
 
-Mesh sources (synthetic, ShapeNet) go through one path, `process_mesh_shard`:
+Mesh sources (synthetic, ShapeNet) go through one path, `process_mesh_shard`
+(voxel-only datasets, `pipelines.voxel_source`, make a mesh of each grid and
+join it at the rendering step, `render_prepared`):
 load and clean the mesh, normalize it into the voxel cube, voxelize it, render
 the whole shard in one Blender process with `blender/render_aligned.py`, and
 encode one record per model. A model that fails any step is skipped, logged
@@ -44,6 +47,7 @@ SOURCES = {
     "synthetic": "pipelines.build",
     "shapenet": "pipelines.shapenet",
     "r2n2": "pipelines.r2n2",
+    "voxels": "pipelines.voxel_source",
 }
 DEFAULT_CHAIRS = 1000
 DEFAULT_TABLES = 1000
@@ -59,7 +63,6 @@ def process_mesh_shard(sources, work_dir, *, viewpoints, resolution, engine="wor
     A source whose `extra` holds `generate=(category, seed)` and whose mesh
     file is missing is generated first (synthetic furniture).
     """
-    from pipelines import render
     from pipelines.voxelize import voxelize
 
     prepared = []
@@ -79,10 +82,24 @@ def process_mesh_shard(sources, work_dir, *, viewpoints, resolution, engine="wor
         mesh_path = os.path.abspath(os.path.join(work_dir, f"{index:05d}.obj"))
         save_obj(mesh_path, vertices, faces)
         prepared.append((source, voxels, mesh_path, os.path.join(work_dir, f"{index:05d}")))
+    yield from render_prepared(prepared, viewpoints=viewpoints, engine=engine, supersample=supersample,
+                               backend=backend)
+
+
+def render_prepared(prepared, *, viewpoints, engine="workbench", supersample=None, backend="auto",
+                    in_place=False):
+    """Renders prepared meshes in one Blender process: `(source, record bytes or SkipModel)` each.
+
+    Args:
+      prepared: list of (source, voxels `[R, R, R]`, mesh path, output directory).
+      in_place: the meshes are already where the voxels say (see `render.render_meshes`).
+    """
+    from pipelines import render
+
     if not prepared:
         return
-    failures = dict(render.render_meshes([(m, o) for _, _, m, o in prepared], viewpoints,
-                                         engine=engine, backend=backend, supersample=supersample))
+    failures = dict(render.render_meshes([(m, o) for _, _, m, o in prepared], viewpoints, engine=engine,
+                                         backend=backend, supersample=supersample, in_place=in_place))
     for source, voxels, mesh_path, out_dir in prepared:
         if mesh_path in failures:
             yield source, shards.SkipModel(f"Blender could not render it: {failures[mesh_path]}")

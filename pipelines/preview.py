@@ -4,6 +4,11 @@ One row per record (from the validation split): the Blender rendering of view
 0, the record's voxel grid drawn through the same camera, the rendering of a
 second view, and the alignment of that view (white: mask and projected voxels
 agree, red: mask only, blue: voxels only).
+
+`python -m pipelines.preview --families -o docs/synthetic_families.png` draws
+instead a contact sheet of the synthetic generator: every family of
+`pipelines.synthetic.FAMILIES` for a few seeds, rendered through the dataset's
+Blender path from a three-quarter front view.
 """
 
 import os
@@ -94,10 +99,54 @@ def ops_figure(directory, split="train", view=1):
     return np.concatenate(tiles, axis=1)
 
 
+def families_figure(seeds=(0, 1), size=160, columns=8):
+    """uint8 `[rows * size, columns * size]` contact sheet: one tile per (family, seed), labelled.
+
+    Tiles run family by family (chairs, then tables), the seeds of a family
+    side by side; each is the generated mesh rendered by `render.render_meshes`
+    at azimuth 35 degrees, elevation 20 degrees.
+    """
+    import tempfile
+
+    from PIL import Image, ImageDraw
+
+    from pipelines import render, synthetic
+    from tf3d import conventions
+
+    if not seeds or size < 32 or columns < 1:
+        raise ValueError(f"seeds must be non-empty, size >= 32 and columns >= 1, got {seeds}, {size}, {columns}")
+    views = conventions.ViewpointSet(azimuths=(35.0,), elevation=20.0, image_size=size)
+    tiles = [(c, f, s) for c in synthetic.FAMILIES for f in synthetic.FAMILIES[c] for s in seeds]
+    with tempfile.TemporaryDirectory(prefix="tf3d_families_") as tmp:
+        jobs = []
+        for k, (category, family, seed) in enumerate(tiles):
+            path = os.path.join(tmp, f"{k:03d}.obj")
+            synthetic.write_mesh(synthetic.generate(category, seed, family), path)
+            jobs.append((path, os.path.join(tmp, f"{k:03d}")))
+        failures = render.render_meshes(jobs, views)
+        if failures:
+            raise RuntimeError(f"Blender could not render {failures}")
+        images = [render.load_rendering(out)[0][0] for _, out in jobs]
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("L", (columns * size, rows * size), 255)
+    draw = ImageDraw.Draw(sheet)
+    for k, ((category, family, seed), image) in enumerate(zip(tiles, images)):
+        x, y = (k % columns) * size, (k // columns) * size
+        sheet.paste(Image.fromarray(image), (x, y))
+        draw.text((x + 3, y + 2), f"{category}: {family} #{seed}", fill=0)
+    return np.asarray(sheet)
+
+
 def _preview(args):
     from PIL import Image
 
-    picture = ops_figure(args.directory, args.split) if args.ops else sample_grid(args.directory, args.num, args.split)
+    if args.families:
+        picture = families_figure()
+    elif args.directory is None:
+        raise ValueError("give a dataset DIR, or --families for the generator's contact sheet")
+    else:
+        picture = ops_figure(args.directory, args.split) if args.ops else sample_grid(args.directory, args.num,
+                                                                                      args.split)
     Image.fromarray(picture).save(args.output)
     print(f"wrote {args.output}")
 
@@ -105,12 +154,14 @@ def _preview(args):
 def main(argv=None):
     """Runs the command line; returns the exit status (0, or 1 after a user error)."""
     parser = cli.parser("python -m pipelines.preview", __doc__.split("\n")[0])
-    parser.add_argument("directory")
+    parser.add_argument("directory", nargs="?", help="a built dataset (not needed with --families)")
     parser.add_argument("-o", "--output", required=True, help="PNG to write")
     parser.add_argument("--num", type=int, default=6, help="records (rows)")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     parser.add_argument("--ops", action="store_true",
                         help="instead: the custom ops' silhouettes next to Blender's (synthetic data)")
+    parser.add_argument("--families", action="store_true",
+                        help="instead: a contact sheet of the synthetic generator's families (no dataset needed)")
     args = parser.parse_args(argv)
     return cli.run(_preview, args)
 

@@ -84,7 +84,7 @@ def test_bad_meshes_are_skipped_and_counted(tmp_path):
     # Huge, offset coordinates are normalized like any other mesh: same record content.
     problems, ious = verify.verify(str(tmp_path / "ds"), check_alignment=True)
     assert not problems
-    by_id = {model_id: view for model_id, _, view in ious}
+    by_id = {model_id: view for model_id, _, view, _ in ious}
     assert by_id["far"].min() > 0.95 and by_id["good"].min() > 0.95
 
 

@@ -5,11 +5,15 @@ import time
 import numpy as np
 import pytest
 import trimesh
+from scipy import ndimage
 
 from pipelines import synthetic
+from pipelines.synthetic import params as params_module
+from pipelines.voxelize import voxelize
 from tf3d import conventions
 
 SEEDS = range(50)
+FAMILIES = [(c, f) for c in synthetic.FAMILIES for f in synthetic.FAMILIES[c]]
 
 
 def _params(category, seeds=SEEDS):
@@ -67,27 +71,76 @@ def test_distinct_seeds_give_distinct_models():
 
 
 def test_chair_variety():
-    params = _params("chair")
+    params = _params("chair", range(120))
     assert len({p.leg_count for p in params}) >= 4
-    assert {p.base for p in params} == {"legs", "pedestal", "sled"}
-    assert {p.back for p in params} == {"solid", "vertical_slats", "horizontal_slats", "spindles"}
-    assert {p.arms for p in params} >= {"none", "bar"}
+    assert {p.base for p in params} == set(params_module.CHAIR_BASES)
+    assert {p.back for p in params} == set(params_module.CHAIR_BACKS)
+    assert {p.arms for p in params} == set(params_module.CHAIR_ARMS)
     assert {p.seat_shape for p in params} == {"rect", "rounded", "round"}
+    assert {p.seat_style for p in params} == {"board", "cushion", "slats"}
     assert {p.stretchers for p in params} == {"none", "box", "h"}
     assert {p.leg_profile for p in params} == {"square", "round"}
     assert any(p.leg_splay > 0 for p in params) and any(p.leg_splay == 0 for p in params)
+    assert len({p.kind for p in params}) >= 13
+    assert any(p.back_curve > 0 for p in params) and any(p.wings > 0 for p in params)
     seat_heights = [p.seat_height for p in params]
     assert min(seat_heights) < 0.4 and max(seat_heights) > 0.62  # lounge chairs and bar stools
+    # Continuous proportions spread over their range rather than sitting on presets.
+    dining = [p for p in params if p.kind == "dining"]
+    assert len({round(p.seat_width, 5) for p in dining}) == len(dining)
 
 
 def test_table_variety():
-    params = _params("table")
-    assert {p.base for p in params} == {"legs", "pedestal", "trestle", "panel"}
+    params = _params("table", range(80))
+    assert {p.base for p in params} == set(params_module.TABLE_BASES)
     assert {p.top_shape for p in params} == {"rect", "rounded", "round", "oval"}
     assert len({p.leg_count for p in params if p.base == "legs"}) >= 2
+    assert len({p.kind for p in params}) == len(synthetic.FAMILIES["table"])
+    assert any(p.glass_top for p in params) and any(p.drawers for p in params)
     heights = [p.height for p in params]
     assert min(heights) < 0.48 and max(heights) > 0.95  # coffee and bar tables
     assert max(p.width for p in params) > 1.6  # wide dining tables
+
+
+@pytest.mark.parametrize("category,family", FAMILIES)
+def test_every_family_builds_closed_outward_parts_across_seeds(category, family):
+    for seed in range(10):
+        params = synthetic.sample_params(category, np.random.default_rng(seed), family)
+        assert params.kind == family
+        parts = synthetic.build_parts(params)
+        for part in parts:
+            mesh = trimesh.Trimesh(part.vertices, part.faces, process=False)
+            assert mesh.is_watertight, (family, seed, part.name)
+            assert mesh.volume > 0, (family, seed, part.name)  # outward normals
+        vertices = np.concatenate([p.vertices for p in parts])
+        assert abs(vertices[:, 1].min()) < 1e-9, (family, seed)  # stands on the floor
+        assert np.isfinite(vertices).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("category,family", FAMILIES)
+def test_every_family_voxelizes_into_a_watertight_solid(category, family):
+    # The voxelizer's flood fill is the union of the parts: a solid (no enclosed void) whose surface
+    # is watertight. Sub-voxel rods may break off at 32^3 (a few % of the old generator's models
+    # did too), but the model's bulk stays one piece.
+    for seed in range(3):
+        mesh = synthetic.generate(category, seed, family)
+        grid = voxelize(conventions.normalize_vertices(mesh.vertices), mesh.faces)
+        assert ndimage.binary_fill_holes(grid).sum() == grid.sum(), (family, seed)
+        labels, _ = ndimage.label(grid, np.ones((3, 3, 3)))
+        sizes = np.bincount(labels.ravel())[1:]
+        assert sizes.max() >= 0.85 * grid.sum(), (family, seed, sizes)
+        surface = trimesh.voxel.VoxelGrid(grid).marching_cubes
+        assert surface.is_watertight and surface.volume > 0, (family, seed)
+
+
+def test_family_can_be_forced_and_is_checked():
+    for family in ("wingback", "cantilever"):
+        a, b = synthetic.generate("chair", 5, family), synthetic.generate("chair", 5, family)
+        np.testing.assert_array_equal(a.vertices, b.vertices)
+        assert synthetic.sample_params("chair", np.random.default_rng(5), family).kind == family
+    with pytest.raises(ValueError, match="family"):
+        synthetic.generate("chair", 0, family="coffee")
 
 
 @pytest.mark.parametrize("category", ["chair", "table"])
@@ -124,11 +177,12 @@ def test_chair_proportions_and_orientation():
         v = synthetic.build_mesh(params).vertices
         size = v.max(axis=0) - v.min(axis=0)
         assert abs(v[:, 1].min()) < 1e-9, seed  # stands on the floor
-        assert size[1] > size[2] and size[1] > params.seat_height, seed  # taller than deep, back above seat
-        assert 0.3 < size[0] < 1.0 and 0.3 < size[2] < 1.0, seed
-        assert v[np.argmax(v[:, 1]), 2] < 0, seed  # the top of the back is at the rear (-Z)
-        seat_top = np.isclose(v[:, 1], params.seat_height)
-        assert seat_top.any(), seed
+        assert 0.25 < size[0] < 2.0 and 0.25 < size[2] < 1.5, (seed, params.kind)  # benches are long
+        if params.back != "none":
+            assert size[1] > params.seat_height, seed  # back above the seat
+            assert v[np.argmax(v[:, 1]), 2] < 0, seed  # the top of the back is at the rear (-Z)
+        if params.seat_tilt == 0:
+            assert np.isclose(v[:, 1], params.seat_height).any(), seed
 
 
 def test_table_proportions():
@@ -150,7 +204,8 @@ def test_thin_parts_in_a_share_of_models(category):
         thin_any.append((extents[:, 0] <= 1.0).any())  # or a slat, board or panel one voxel thick
         thin_share.append((extents[:, 0] <= 1.0).mean())
     assert 0.1 <= np.mean(thin_rod) <= 0.8
-    assert np.mean(thin_any) >= 0.5
+    # Upholstered families have no thin part at all, hence a lower share than rods alone would give.
+    assert np.mean(thin_any) >= 0.35
     assert np.mean(thin_share) < 0.6  # most parts are not razor thin
 
 
@@ -181,8 +236,8 @@ def _back_gaps(parts, slat_width):
 def test_gaps_between_slats_are_at_least_two_voxels():
     checked = set()
     for params in _params("chair", range(120)):
-        if params.back == "solid":
-            continue
+        if params.back in ("solid", "upholstered", "none") or params.back_flare > 0:
+            continue  # fanned slats are checked at their foot by construction, not by extent
         parts = synthetic.build_parts(params)
         gaps = _back_gaps(parts, params.slat_width) / _voxel(parts)
         if len(gaps):
@@ -196,7 +251,9 @@ def test_seat_and_top_are_thick_enough_to_voxelize():
         for params in _params(category, range(30)):
             parts = synthetic.build_parts(params)
             extents = _voxel_extents(parts)
-            assert extents[[p.name for p in parts].index(name), 0] > 0.5, (category, params)
+            names = [p.name for p in parts]
+            index = next(names.index(n) for n in (name, "seat_slat", "frame") if n in names)
+            assert extents[index, 0] > 0.5, (category, params)
 
 
 @pytest.mark.parametrize("category", ["chair", "table"])
@@ -204,8 +261,9 @@ def test_small_meshes_generated_fast(category):
     start = time.perf_counter()
     meshes = [synthetic.generate(category, s) for s in range(40)]
     per_model = (time.perf_counter() - start) / len(meshes)
-    assert max(len(m.faces) for m in meshes) < 3000
-    assert per_model < 0.02, f"{per_model * 1e3:.1f} ms per model"
+    assert max(len(m.faces) for m in meshes) < 5000
+    # Rendering a model's 8 views takes ~150 ms: generation must stay a small share of a build.
+    assert per_model < 0.04, f"{per_model * 1e3:.1f} ms per model"
 
 
 @pytest.mark.parametrize("ext", [".obj", ".ply"])
@@ -232,16 +290,22 @@ def test_generate_to_dir_ids_and_prefix_stability(tmp_path):
         assert a.read() != b.read()
 
 
-def test_errors_name_the_bad_argument(tmp_path):
-    with pytest.raises(ValueError, match="category"):
-        synthetic.generate("sofa", 0)
+@pytest.mark.parametrize("make,match", [
+    (lambda: synthetic.generate("sofa", 0), "category"),
+    (lambda: synthetic.ChairParams(back="wicker"), "back"),
+    (lambda: synthetic.ChairParams(seat_shape="round", arms="bar"), "arms"),
+    (lambda: synthetic.TableParams(leg_count=5), "leg_count"),
+    (lambda: synthetic.ChairParams(seat_style="wicker"), "seat_style"),
+    (lambda: synthetic.ChairParams(base="skirt", seat_shape="round"), "base"),
+    (lambda: synthetic.ChairParams(back_curve=1.0), "back_curve"),
+    (lambda: synthetic.TableParams(drawer_side=3), "drawer_side"),
+    (lambda: synthetic.build_parts({"kind": "dining"}), "params"),
+])
+def test_errors_name_the_bad_argument(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_write_mesh_names_a_bad_path(tmp_path):
     with pytest.raises(ValueError, match="path"):
         synthetic.write_mesh(synthetic.generate("table", 0), str(tmp_path / "m.stl"))
-    with pytest.raises(ValueError, match="back"):
-        synthetic.ChairParams(back="wicker")
-    with pytest.raises(ValueError, match="arms"):
-        synthetic.ChairParams(seat_shape="round", arms="bar")
-    with pytest.raises(ValueError, match="leg_count"):
-        synthetic.TableParams(leg_count=5)
-    with pytest.raises(ValueError, match="params"):
-        synthetic.build_parts({"kind": "dining"})

@@ -94,3 +94,28 @@ def test_rotation_cli_on_a_synthetic_build(synthetic_rotation):
             assert 0.0 < added_mean < 0.1, (view, out)  # the diagonal views' thickening stays small
     mean, low = (float(v) for v in SUMMARY.search(out).groups())
     assert mean >= 0.99 and low >= 0.95 and synthetic_rotation.returncode == 0, out
+
+
+CAMERA = re.compile(r"^camera alignment mean IoU = ([0-9.]+), min view IoU = ([0-9.]+)", re.M)
+FIDELITY = re.compile(r"^voxel fidelity per model: mean = ([0-9.]+), min = ([0-9.]+); (\d+) below", re.M)
+
+
+def test_alignment_without_meshes_reports_fidelity_only(tmp_path, capsys):
+    grid = np.zeros((32, 32, 32), bool)
+    grid[8:24, 4:20, 8:24] = True
+    status, out = _main(capsys, _grid_dataset(tmp_path / "block", grid), "--alignment")
+    assert status == 0, out  # blank masks: fidelity is 0, but it is a figure to watch, not a floor
+    assert "camera alignment: not measured" in out
+    mean, low, below = FIDELITY.search(out).groups()
+    assert float(mean) == 0.0 and int(below) == 2 and "m0 (chair)" in out
+
+
+@pytest.mark.slow
+def test_camera_alignment_meets_its_floor_and_sets_the_exit_status(synthetic_dataset, capsys, monkeypatch):
+    status, out = _main(capsys, synthetic_dataset, "--alignment")
+    mean, low = (float(v) for v in CAMERA.search(out).groups())
+    assert status == 0 and low >= verify.CAMERA_FLOOR, out  # every view of every model
+    assert "12 of 12 models measured" in out and FIDELITY.search(out)
+    monkeypatch.setattr(verify, "CAMERA_FLOOR", 1.0 + 1e-9)  # no view can meet it
+    status, out = _main(capsys, synthetic_dataset, "--alignment")
+    assert status == 1 and "camera alignment below" in out
