@@ -154,6 +154,7 @@ def test_module_build_command_prints_library_path():
 def test_reference_switch_warns_once(monkeypatch):
     from tf3d.ops import mesh_silhouette, primitives, voxel_silhouette
     monkeypatch.setattr(backend, "_warned", False)
+    monkeypatch.setattr(backend, "_chosen", None)
     monkeypatch.setenv("TF3D_OPS", "reference")
     assert backend.implementation() == "reference"
     vertices, faces = primitives.icosphere(0, radius=0.4)
