@@ -284,11 +284,11 @@ def find_models(renderings, voxels, synsets=None, limit=None):
     return rows
 
 
-def sources(renderings, voxels, synsets=None, limit=None, split_file=None):
+def sources(renderings, voxels, synsets=None, limit=None, split_file=None, split="hash"):
     """`shards.ModelSource`s of an R2N2 copy, split by `split_file` or by model id."""
     from pipelines.shards import ModelSource
 
-    assign = shapenet.splitter(split_file)
+    assign = shapenet.splitter(split_file, split)
     out = []
     for synset, model_id, rendering_dir, voxel_path in find_models(renderings, voxels, synsets, limit):
         split = assign(synset, model_id)
@@ -310,13 +310,13 @@ def build(args):
     from pipelines import shards
 
     synsets = shapenet.parse_synsets(args.synsets)
-    models = sources(args.renderings, args.voxels, synsets, args.limit, args.split_file)
+    models = sources(args.renderings, args.voxels, synsets, args.limit, args.split_file, args.split)
     if not models:
         raise SystemExit(f"no models to build from {args.renderings} and {args.voxels}"
                          + (f" (all left out by {args.split_file})" if args.split_file else ""))
     config = {"source": "r2n2", "renderings": os.path.abspath(args.renderings),
               "voxels": os.path.abspath(args.voxels), "synsets": synsets, "limit": args.limit,
-              "split_file": args.split_file and os.path.abspath(args.split_file),
+              "split_file": args.split_file and os.path.abspath(args.split_file), "split": args.split,
               "camera": {"distance_scale": DISTANCE_SCALE, "fov": FOV_DEG, "image_size": IMAGE_SIZE,
                          "frame": "grid spans the voxel cube; cameras moved (see pipelines/r2n2.py)"}}
     from pipelines import build

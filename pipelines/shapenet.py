@@ -200,15 +200,20 @@ def read_split_file(path):
     return table
 
 
-def splitter(split_file=None):
+def splitter(split_file=None, split="hash"):
     """A function (synset, model_id) -> split; None for a model the split file leaves out.
 
     Without a file the split is `pipelines.shards.split_for(model_id)`, the
-    hash split every tf3d source uses.
+    hash split every tf3d source uses, or every model in `split` when it is
+    "train", "val" or "test" (a check set kept whole, e.g. a few real shapes).
     """
     from pipelines import shards
 
+    if split_file is not None and split != "hash":
+        raise SystemExit(f"--split {split} and --split-file both say where models go; give one")
     if split_file is None:
+        if split != "hash":
+            return lambda synset, model_id: split
         return lambda synset, model_id: shards.split_for(model_id)
     table = read_split_file(split_file)
 
@@ -238,6 +243,9 @@ def add_selection_arguments(parser):
     parser.add_argument("--split-file", default=None,
                         help="train/val/test lists (ShapeNet.json or `<split> <synset>/<id>` lines); "
                              "default: a hash split by model id")
+    from pipelines import shards
+
+    shards.add_split_argument(parser)
 
 
 # ----------------------------------------------------------------------------- models
@@ -276,11 +284,11 @@ def find_models(root, synsets=None, limit=None):
     return rows
 
 
-def sources(root, synsets=None, limit=None, split_file=None):
+def sources(root, synsets=None, limit=None, split_file=None, split="hash"):
     """`shards.ModelSource`s of a ShapeNetCore copy (`extra`: layout, solid_binvox)."""
     from pipelines.shards import ModelSource
 
-    assign = splitter(split_file)
+    assign = splitter(split_file, split)
     out = []
     for synset, model_id, layout, path, solid in find_models(root, synsets, limit):
         split = assign(synset, model_id)
@@ -431,13 +439,13 @@ def build(args):
     from pipelines import shards
 
     synsets = parse_synsets(args.synsets)
-    models = sources(args.root, synsets, args.limit, args.split_file)
+    models = sources(args.root, synsets, args.limit, args.split_file, args.split)
     if not models:
         raise SystemExit(f"no models to build under {args.root}"
                          + (f" (all left out by {args.split_file})" if args.split_file else ""))
     viewpoints = dataclasses.replace(conventions.DEFAULT_VIEWPOINTS, image_size=args.image_size)
     config = {"source": "shapenet", "root": os.path.abspath(args.root), "synsets": synsets,
-              "limit": args.limit, "split_file": args.split_file and os.path.abspath(args.split_file),
+              "limit": args.limit, "split_file": args.split_file and os.path.abspath(args.split_file), "split": args.split,
               "voxels": args.voxels, **mesh_build.mesh_build_config(args, viewpoints)}
     process = functools.partial(process_shapenet_shard, viewpoints=viewpoints, resolution=args.resolution,
                                 engine=args.engine, backend=args.renderer, voxel_source=args.voxels)

@@ -78,6 +78,12 @@ def split_for(model_id, fractions=None):
     return list(fractions)[-1]
 
 
+def add_split_argument(parser):
+    """`--split hash|train|val|test`: the hash split, or every model of the build in one split."""
+    parser.add_argument("--split", choices=("hash", *SPLIT_FRACTIONS), default="hash",
+                        help="hash: 80/10/10 by model id; or every model in one split (a test-only check set)")
+
+
 def plan_shards(sources, models_per_shard=MODELS_PER_SHARD):
     """Assigns sources to shards: `{split: [[ModelSource, ...] per shard]}`.
 
@@ -321,7 +327,8 @@ def build_dataset(out_dir, name, sources, process_shard, *, workers, build_confi
             planned.add(records.shard_name(name, split, index, len(shards)))
             if not _finished(path, shard_sources, fingerprint):
                 jobs.append((path, shard_sources, process_shard, fingerprint))
-    _warn_empty_splits(plan, len(sources))
+    if build_config.get("split", "hash") == "hash":  # a build put whole into one split wants the others empty
+        _warn_empty_splits(plan, len(sources))
     if not remote:  # worker pids name local leftovers only
         _remove_leftovers(out_dir)
     _remove_stale(out_dir, name, planned)

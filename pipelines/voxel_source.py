@@ -224,8 +224,9 @@ def add_arguments(parser):
                         help="tf3d: normalize and re-voxelize like every mesh source; grid: keep the grid")
     parser.add_argument("--mat-key", default=None, help=".mat variable holding the grid (default: the only 3-D one)")
     parser.add_argument("--limit", type=int, default=None, help="at most N grids (sorted by id)")
-    parser.add_argument("--split", choices=("hash", "train", "val", "test"), default="hash",
-                        help="hash: 80/10/10 by model id; or every model in one split (a test-only check set)")
+    from pipelines import shards
+
+    shards.add_split_argument(parser)
 
 
 def build(args):

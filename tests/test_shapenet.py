@@ -168,6 +168,17 @@ def test_split_files(tmp_path):
     assert shapenet.parse_synsets("03001627, 04379243") == [CHAIR, TABLE]
 
 
+def test_split_option_puts_every_model_in_one_split(tmp_path):
+    assign = shapenet.splitter(None, "test")
+    assert {assign(CHAIR, model_id) for model_id in "abcdefgh"} == {"test"}
+    hashed = shapenet.splitter(None, "hash")
+    assert len({hashed(CHAIR, f"model-{i}") for i in range(50)}) == 3
+    text = tmp_path / "split.txt"
+    text.write_text("train a\n")
+    with pytest.raises(SystemExit, match="--split test and --split-file"):
+        shapenet.splitter(str(text), "test")
+
+
 def test_binvox_to_grid_by_hand():
     # A 2 x 1 x 1 box with its minimum corner at the origin, voxelized at 16^3
     # over [0, 2]^3, placed in the cube by scale 1/2 and translation
