@@ -20,11 +20,16 @@ the system Python and needs `python3-numpy`.
 
 Options:
   --mesh PATH --out DIR   repeatable, paired in order (one DIR per mesh).
-  --list FILE             lines `MESH_PATH<TAB>OUT_DIR` (blank and # lines skipped).
+  --list FILE             lines `MESH_PATH<TAB>OUT_DIR[<TAB>JSON]` (blank and # lines skipped);
+                          the optional JSON object sets this mesh's own `azimuths` (list),
+                          `elevation` and `light_rotation` (degrees about +Y, world-fixed
+                          studio light), over the viewpoint set (jittered views).
   --viewpoints JSON       `ViewpointSet.to_dict()`; default `DEFAULT_VIEWPOINTS`.
   --image-size S          overrides the viewpoint set's image size.
   --engine NAME           `workbench` (default) or `cycles`.
   --supersample K         render at K*S and average KxK blocks (default 2).
+  --edges NAME            `none` (default) or `cavity` (Workbench's ridge/valley shading,
+                          creases darkened): the line appearance option.
   --in-place              the meshes are already normalized: render them where they are.
 
 Inputs: OBJ, PLY, STL, OFF, GLB/glTF. File coordinates are taken to be in
@@ -92,6 +97,8 @@ ENGINES = {
 DEFAULT_ENGINE = "workbench"
 DEFAULT_SUPERSAMPLE = 2
 GRAY = 0.8  # linear albedo of the single neutral material
+EDGES = ("none", "cavity")
+JOB_KEYS = ("azimuths", "elevation", "light_rotation")
 
 _IDENTITY_AXES = {"forward_axis": "Y", "up_axis": "Z"}
 _LEGACY_IDENTITY_AXES = {"axis_forward": "Y", "axis_up": "Z"}
@@ -130,12 +137,14 @@ def _parser():
                      description="Render meshes aligned with tf3d's cameras (see the module docstring).")
     parser.add_argument("--mesh", action="append", default=[], help="mesh file; repeatable")
     parser.add_argument("--out", action="append", default=[], help="output directory, one per --mesh")
-    parser.add_argument("--list", help="file of MESH_PATH<TAB>OUT_DIR lines")
+    parser.add_argument("--list", help="file of MESH_PATH<TAB>OUT_DIR[<TAB>JSON] lines")
     parser.add_argument("--viewpoints", help="JSON file in ViewpointSet.to_dict() format")
     parser.add_argument("--image-size", type=int, help="image side in pixels (default: the viewpoint set's)")
     parser.add_argument("--engine", choices=sorted(ENGINES), default=DEFAULT_ENGINE)
     parser.add_argument("--supersample", type=int, default=DEFAULT_SUPERSAMPLE,
                         help="render at K x size and area-average KxK blocks")
+    parser.add_argument("--edges", choices=EDGES, default="none",
+                        help="line appearance (Workbench): none or cavity (ridge/valley) shading")
     parser.add_argument("--in-place", action="store_true",
                         help="meshes are already in tf3d's normalized frame: render them where they are "
                              "instead of normalizing them into the voxel cube")
@@ -148,12 +157,15 @@ def _script_argv(argv):
 
 
 def parse_args(args):
-    """(jobs [(mesh, out_dir)], viewpoints, engine, supersample, in_place) from script arguments."""
+    """(jobs [(mesh, out_dir, settings)], viewpoints, engine, supersample, in_place, edges) from script arguments.
+
+    `settings` is a job's own dict of `JOB_KEYS` (empty: the viewpoint set as it is).
+    """
     parser = _parser()
     ns = parser.parse_args(args)
     if len(ns.mesh) != len(ns.out):
         parser.error(f"--mesh and --out must be paired: got {len(ns.mesh)} --mesh and {len(ns.out)} --out")
-    jobs = list(zip(ns.mesh, ns.out))
+    jobs = [(mesh, out, {}) for mesh, out in zip(ns.mesh, ns.out)]
     if ns.list:
         try:
             with open(ns.list) as f:
@@ -164,9 +176,14 @@ def parse_args(args):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             fields = line.split("\t")
-            if len(fields) != 2 or not all(fields):
-                parser.error(f"--list {ns.list} line {number}: expected MESH_PATH<TAB>OUT_DIR, got {line!r}")
-            jobs.append((fields[0], fields[1]))
+            if len(fields) not in (2, 3) or not all(fields):
+                parser.error(f"--list {ns.list} line {number}: expected MESH_PATH<TAB>OUT_DIR[<TAB>JSON], "
+                             f"got {line!r}")
+            try:
+                settings = _job_settings(fields[2]) if len(fields) == 3 else {}
+            except ValueError as e:
+                parser.error(f"--list {ns.list} line {number}: {e}")
+            jobs.append((fields[0], fields[1], settings))
     if not jobs:
         parser.error("nothing to render: give --mesh PATH --out DIR or --list FILE")
     viewpoints = conventions.DEFAULT_VIEWPOINTS
@@ -182,7 +199,27 @@ def parse_args(args):
         viewpoints = dataclasses.replace(viewpoints, image_size=ns.image_size)
     if ns.supersample < 1:
         parser.error(f"--supersample must be >= 1, got {ns.supersample}")
-    return jobs, viewpoints, ns.engine, ns.supersample, ns.in_place
+    if ns.engine != "workbench" and (ns.edges != "none" or any("light_rotation" in j[2] for j in jobs)):
+        parser.error("--edges and a job's light_rotation are Workbench options; use --engine workbench")
+    return jobs, viewpoints, ns.engine, ns.supersample, ns.in_place, ns.edges
+
+
+def _job_settings(text):
+    """A job's settings from its JSON column, checked; raises ValueError."""
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"the third column is not JSON ({e})") from None
+    if not isinstance(settings, dict) or set(settings) - set(JOB_KEYS):
+        raise ValueError(f"the third column must be a JSON object with keys among {JOB_KEYS}, got {text!r}")
+    if "azimuths" in settings and (not isinstance(settings["azimuths"], list) or not settings["azimuths"]):
+        raise ValueError(f"azimuths must be a non-empty list of degrees, got {settings['azimuths']!r}")
+    return settings
+
+
+def job_viewpoints(viewpoints, settings):
+    """The viewpoint set of one job: `viewpoints` with the job's azimuths and elevation."""
+    return dataclasses.replace(viewpoints, **{k: settings[k] for k in ("azimuths", "elevation") if k in settings})
 
 
 # ----------------------------------------------------------------------------
@@ -264,7 +301,7 @@ def _engine_id(name):
     raise RuntimeError(f"Blender {bpy.app.version_string} has none of the engines {ENGINES[name]}")
 
 
-def setup_scene(viewpoints, engine, supersample):
+def setup_scene(viewpoints, engine, supersample, edges="none"):
     """Empty scene with one camera and the render settings; returns (camera, engine id)."""
     import bpy
 
@@ -304,7 +341,9 @@ def setup_scene(viewpoints, engine, supersample):
         shading.light = "STUDIO"
         shading.color_type = "SINGLE"
         shading.single_color = (GRAY, GRAY, GRAY)
-        shading.show_cavity = False
+        shading.show_cavity = edges == "cavity"
+        if edges == "cavity":
+            shading.cavity_type = "WORLD"  # ridges and valleys from the geometry, not screen-space
         shading.show_shadows = False
         shading.show_object_outline = False
         shading.show_xray = False
@@ -500,7 +539,19 @@ def render_views(camera, viewpoints, supersample, scratch):
     return np.stack(images), np.stack(masks)
 
 
-def cameras_record(viewpoints, mesh_path, engine_id, supersample, scale, translation):
+def set_light(settings):
+    """Workbench studio light: fixed to the camera (default) or turned about +Y in the world."""
+    import bpy
+
+    shading = bpy.context.scene.display.shading
+    rotation = settings.get("light_rotation")
+    shading.use_world_space_lighting = rotation is not None
+    if rotation is not None:
+        # Blender's world +Z is tf3d's +Y; the property takes radians in [-pi, pi].
+        shading.studiolight_rotate_z = math.radians((float(rotation) + 180.0) % 360.0 - 180.0)
+
+
+def cameras_record(viewpoints, mesh_path, engine_id, supersample, scale, translation, settings=None, edges="none"):
     import bpy
 
     k = viewpoints.intrinsics()
@@ -509,7 +560,8 @@ def cameras_record(viewpoints, mesh_path, engine_id, supersample, scale, transla
              for az, e, p in zip(viewpoints.azimuths, viewpoints.extrinsics(), viewpoints.projections())]
     return {"viewpoints": viewpoints.to_dict(), "views": views, "mesh": os.path.abspath(mesh_path),
             "normalization": {"scale": float(scale), "translation": [float(x) for x in translation]},
-            "engine": engine_id, "supersample": supersample, "blender_version": bpy.app.version_string}
+            "engine": engine_id, "supersample": supersample, "blender_version": bpy.app.version_string,
+            "light_rotation": (settings or {}).get("light_rotation"), "edges": edges}
 
 
 def _clear_mesh_data():
@@ -527,8 +579,19 @@ def _clear_mesh_data():
         bpy.data.batch_remove(orphans)
 
 
-def render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place=False):
-    """Render one mesh into `out_dir`; raises MeshError and writes nothing if it cannot."""
+def render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place=False,
+               settings=None, edges="none"):
+    """Render one mesh into `out_dir`; raises MeshError and writes nothing if it cannot.
+
+    `settings`: the job's own azimuths, elevation and light rotation (`JOB_KEYS`).
+    """
+    settings = settings or {}
+    try:
+        viewpoints = job_viewpoints(viewpoints, settings)
+    except ValueError as e:
+        raise MeshError(f"bad job viewpoints: {e}") from None
+    if engine_id in ENGINES["workbench"]:
+        set_light(settings)
     try:
         objects, to_tf3d = _import(mesh_path)
         scale, translation = place_mesh(objects, to_tf3d, in_place)
@@ -539,13 +602,13 @@ def render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, s
     for v, (image, mask) in enumerate(zip(images, masks)):
         write_png_gray(os.path.join(out_dir, f"image_{v:02d}.png"), image)
         write_png_gray(os.path.join(out_dir, f"mask_{v:02d}.png"), mask)
-    record = cameras_record(viewpoints, mesh_path, engine_id, supersample, scale, translation)
+    record = cameras_record(viewpoints, mesh_path, engine_id, supersample, scale, translation, settings, edges)
     with open(os.path.join(out_dir, "cameras.json"), "w") as f:
         json.dump(record, f, indent=1)
 
 
 def main(argv):
-    jobs, viewpoints, engine, supersample, in_place = parse_args(_script_argv(argv))
+    jobs, viewpoints, engine, supersample, in_place, edges = parse_args(_script_argv(argv))
     try:
         import bpy
     except ImportError:
@@ -553,20 +616,22 @@ def main(argv):
                          "blender/render_aligned.py -- ...` or install the bpy module "
                          "(pip install 'bpy==4.5.*' on Python 3.11)\n")
         return 2
-    camera, engine_id = setup_scene(viewpoints, engine, supersample)
-    failed, start = 0, time.perf_counter()
+    camera, engine_id = setup_scene(viewpoints, engine, supersample, edges)
+    failed, failed_meshes, start = 0, set(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tf3d_render_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as scratch:
-        for mesh_path, out_dir in jobs:
+        for mesh_path, out_dir, settings in jobs:
             try:
-                render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place)
+                render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place,
+                           settings, edges)
             except MeshError as e:
                 failed += 1
+                failed_meshes.add(mesh_path)
                 sys.stderr.write(f"render_aligned: FAILED {mesh_path}: {e}\n")
                 sys.stderr.flush()
                 continue
             print(f"render_aligned: {mesh_path} -> {out_dir}", flush=True)
     seconds = time.perf_counter() - start
-    rendered = (len(jobs) - failed) * viewpoints.num_views
+    rendered = sum(len(s.get("azimuths", viewpoints.azimuths)) for m, _, s in jobs if m not in failed_meshes)
     print(f"render_aligned: {len(jobs) - failed}/{len(jobs)} meshes, {rendered} images in {seconds:.2f} s "
           f"({rendered / max(seconds, 1e-9):.1f} images/s, {engine_id}, supersample {supersample}, "
           f"{viewpoints.image_size} px, Blender {bpy.app.version_string})", flush=True)

@@ -57,7 +57,7 @@ BEAM_RUNNERS = ("direct", "DataflowRunner", "FlinkRunner", "SparkRunner")
 
 
 def process_mesh_shard(sources, work_dir, *, viewpoints, resolution, engine="workbench",
-                       supersample=None, backend="auto"):
+                       supersample=None, backend="auto", appearance=None):
     """Turns mesh files into records: `(source, record bytes or SkipModel)` per source.
 
     A source whose `extra` holds `generate=(category, seed)` and whose mesh
@@ -83,23 +83,26 @@ def process_mesh_shard(sources, work_dir, *, viewpoints, resolution, engine="wor
         save_obj(mesh_path, vertices, faces)
         prepared.append((source, voxels, mesh_path, os.path.join(work_dir, f"{index:05d}")))
     yield from render_prepared(prepared, viewpoints=viewpoints, engine=engine, supersample=supersample,
-                               backend=backend)
+                               backend=backend, appearance=appearance)
 
 
 def render_prepared(prepared, *, viewpoints, engine="workbench", supersample=None, backend="auto",
-                    in_place=False):
+                    in_place=False, appearance=None):
     """Renders prepared meshes in one Blender process: `(source, record bytes or SkipModel)` each.
 
     Args:
       prepared: list of (source, voxels `[R, R, R]`, mesh path, output directory).
       in_place: the meshes are already where the voxels say (see `render.render_meshes`).
+      appearance: a `render.Appearance` (view jitter, light, edges); None: fixed views, camera light.
     """
     from pipelines import render
 
     if not prepared:
         return
-    failures = dict(render.render_meshes([(m, o) for _, _, m, o in prepared], viewpoints, engine=engine,
-                                         backend=backend, supersample=supersample, in_place=in_place))
+    appearance = appearance or render.Appearance()
+    jobs = [(m, o, appearance.job_settings(viewpoints, source.model_id)) for source, _, m, o in prepared]
+    failures = dict(render.render_meshes(jobs, viewpoints, engine=engine, backend=backend,
+                                         supersample=supersample, in_place=in_place, edges=appearance.edges))
     for source, voxels, mesh_path, out_dir in prepared:
         if mesh_path in failures:
             yield source, shards.SkipModel(f"Blender could not render it: {failures[mesh_path]}")
@@ -193,7 +196,8 @@ def build(args):
               "seed": args.seed, "generator_version": version, **mesh_build_config(args, viewpoints)}
     return shards.build_dataset(
         args.out, args.name or "synthetic", sources, mesh_shard_processor(args, viewpoints),
-        workers=args.workers, build_config=config, viewpoints=viewpoints, progress=not args.quiet,
+        workers=args.workers, build_config=config, viewpoints=recorded_viewpoints(args, viewpoints),
+        progress=not args.quiet,
         runner=runner_for(args))
 
 
@@ -208,6 +212,15 @@ def add_mesh_arguments(parser):
     parser.add_argument("--engine", choices=("workbench", "cycles"), default="workbench")
     parser.add_argument("--renderer", choices=("auto", "bpy", "blender"), default="auto",
                         help="bpy module, blender binary, or auto (bpy if importable)")
+    parser.add_argument("--azimuth-jitter", type=float, default=0.0,
+                        help="degrees: each view's azimuth moves by U(-a, a) (default 0: the fixed views)")
+    parser.add_argument("--elevation-jitter", type=float, default=0.0,
+                        help="degrees: each model's elevation moves by U(-e, e) (default 0)")
+    parser.add_argument("--light", choices=("camera", "random"), default="camera",
+                        help="camera: the light turns with the camera; random: fixed in the world, "
+                             "turned about +Y per model")
+    parser.add_argument("--edges", choices=("none", "cavity"), default="none",
+                        help="line appearance (Workbench): none or cavity (ridge/valley) shading")
 
 
 def _viewpoints(args):
@@ -216,14 +229,35 @@ def _viewpoints(args):
     return dataclasses.replace(conventions.DEFAULT_VIEWPOINTS, image_size=args.image_size)
 
 
+def appearance_of(args):
+    """The `render.Appearance` of a build's command line (a bad value exits with one line)."""
+    from pipelines import render
+
+    try:
+        return render.Appearance(azimuth_jitter=args.azimuth_jitter, elevation_jitter=args.elevation_jitter,
+                                 light=args.light, edges=args.edges)
+    except ValueError as e:
+        raise SystemExit(f"--{str(e).split()[0].replace('_', '-')}: {e}") from None
+
+
 def mesh_build_config(args, viewpoints):
-    return {"resolution": args.resolution, "engine": args.engine, "viewpoints": viewpoints.to_dict()}
+    config = {"resolution": args.resolution, "engine": args.engine, "viewpoints": viewpoints.to_dict()}
+    appearance = appearance_of(args)
+    if not appearance.is_default:  # so that default builds keep their fingerprint
+        config["appearance"] = appearance.to_dict()
+    return config
+
+
+def recorded_viewpoints(args, viewpoints):
+    """The fixed viewpoint set for tf3d_info.json, or None when views are jittered per model
+    (the records' own azimuths then drive the pipeline's rotation, as for R2N2)."""
+    return viewpoints if appearance_of(args).fixed_views else None
 
 
 def mesh_shard_processor(args, viewpoints):
     """The picklable shard processor for mesh sources built with `args`."""
     return functools.partial(process_mesh_shard, viewpoints=viewpoints, resolution=args.resolution,
-                             engine=args.engine, backend=args.renderer)
+                             engine=args.engine, backend=args.renderer, appearance=appearance_of(args))
 
 
 # ----------------------------------------------------------------------------- command line

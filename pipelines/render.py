@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -41,6 +42,73 @@ _FAILED = re.compile(r"^render_aligned: FAILED (.*?): (.*)$")
 
 class RenderError(RuntimeError):
     """The renderer could not run at all (not: one mesh failed)."""
+
+
+LIGHTS = ("camera", "random")
+EDGES = ("none", "cavity")
+
+
+@dataclasses.dataclass(frozen=True)
+class Appearance:
+    """How a build varies views and looks beyond its fixed `ViewpointSet`.
+
+    Attributes:
+      azimuth_jitter: degrees; each view's azimuth moves by U(-a, a).
+      elevation_jitter: degrees; each model's elevation (shared by its views,
+        as `ViewpointSet` wants) moves by U(-e, e).
+      light: "camera" (Workbench's studio light turns with the camera, every
+        view lit alike) or "random" (the light is fixed in the world, turned
+        about +Y by U(0, 360) per model, so views see it from all sides).
+      edges: "none" or "cavity" (Workbench's ridge/valley shading darkens creases
+        and lightens ridges: line-drawing-like edges). Workbench's object
+        outline was tried and left out: it barely shows at 64 px and it
+        bleeds into the alpha mask, which must stay the geometry's.
+
+    Draws are a function of the model id alone, so a rebuild renders the same
+    views; the records carry each view's true azimuth, elevation and camera,
+    so the pipeline's viewer-frame targets follow the camera exactly.
+    """
+
+    azimuth_jitter: float = 0.0
+    elevation_jitter: float = 0.0
+    light: str = "camera"
+    edges: str = "none"
+
+    def __post_init__(self):
+        if not 0.0 <= self.azimuth_jitter <= 180.0:
+            raise ValueError(f"azimuth_jitter must be in [0, 180] degrees, got {self.azimuth_jitter}")
+        if not 0.0 <= self.elevation_jitter < 90.0:
+            raise ValueError(f"elevation_jitter must be in [0, 90) degrees, got {self.elevation_jitter}")
+        if self.light not in LIGHTS:
+            raise ValueError(f"light must be one of {LIGHTS}, got {self.light!r}")
+        if self.edges not in EDGES:
+            raise ValueError(f"edges must be one of {EDGES}, got {self.edges!r}")
+
+    @property
+    def fixed_views(self):
+        """Every model is seen from the viewpoint set's own views."""
+        return self.azimuth_jitter == 0.0 and self.elevation_jitter == 0.0
+
+    @property
+    def is_default(self):
+        return self == Appearance()
+
+    def job_settings(self, viewpoints, model_id):
+        """The `--list` JSON settings of one model (`blender/render_aligned.py`'s JOB_KEYS)."""
+        rng = np.random.default_rng(zlib.crc32(f"appearance:{model_id}".encode()))
+        draws = rng.uniform(-1.0, 1.0, size=viewpoints.num_views + 2)
+        settings = {}
+        if self.azimuth_jitter:
+            settings["azimuths"] = [round((a + self.azimuth_jitter * d) % 360.0, 4)
+                                    for a, d in zip(viewpoints.azimuths, draws)]
+        if self.elevation_jitter:
+            settings["elevation"] = round(viewpoints.elevation + self.elevation_jitter * draws[-2], 4)
+        if self.light == "random":
+            settings["light_rotation"] = round(180.0 * (draws[-1] + 1.0), 4)
+        return settings
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
 
 
 def _blender_binary():
@@ -70,12 +138,16 @@ def _command(backend, executable, args):
 
 
 def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=None,
-                  engine="workbench", backend="auto", supersample=None, timeout=None, in_place=False):
+                  engine="workbench", backend="auto", supersample=None, timeout=None, in_place=False,
+                  edges="none"):
     """Render every mesh of a batch from every view, in one subprocess.
 
     Args:
-      jobs: list of (mesh_path, out_dir); each out_dir receives `image_XX.png`,
-        `mask_XX.png` and `cameras.json` (see `blender/render_aligned.py`).
+      jobs: list of (mesh_path, out_dir) or (mesh_path, out_dir, settings);
+        each out_dir receives `image_XX.png`, `mask_XX.png` and `cameras.json`
+        (see `blender/render_aligned.py`); `settings` (e.g.
+        `Appearance.job_settings`) gives the mesh its own azimuths, elevation
+        and light rotation.
       viewpoints: a `conventions.ViewpointSet`.
       image_size: overrides `viewpoints.image_size` when given.
       engine: "workbench" (fast, default) or "cycles".
@@ -84,6 +156,7 @@ def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=No
       timeout: seconds for the whole batch, or None.
       in_place: the meshes are already in tf3d's normalized frame; render them
         where they are (default: normalize each into the voxel cube).
+      edges: line appearance, one of `EDGES` (Workbench only).
 
     Returns:
       list of (mesh_path, reason) for the meshes that failed (nothing was
@@ -92,10 +165,12 @@ def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=No
     Raises:
       RenderError: no renderer is installed, or the renderer itself failed.
     """
-    jobs = [(os.fspath(m), os.fspath(o)) for m, o in jobs]
-    for mesh_path, out_dir in jobs:
+    jobs = [(os.fspath(job[0]), os.fspath(job[1]), job[2] if len(job) > 2 else {}) for job in jobs]
+    for mesh_path, out_dir, _ in jobs:
         if "\t" in mesh_path + out_dir or "\n" in mesh_path + out_dir:
             raise ValueError(f"job paths must not contain tabs or newlines: {(mesh_path, out_dir)!r}")
+    if edges not in EDGES:
+        raise ValueError(f"edges must be one of {EDGES}, got {edges!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if not jobs:
@@ -106,11 +181,13 @@ def render_meshes(jobs, viewpoints=conventions.DEFAULT_VIEWPOINTS, image_size=No
     with tempfile.TemporaryDirectory(prefix="tf3d_render_jobs_") as tmp:
         list_path = os.path.join(tmp, "jobs.tsv")
         with open(list_path, "w") as f:
-            f.writelines(f"{os.path.abspath(m)}\t{os.path.abspath(o)}\n" for m, o in jobs)
+            f.writelines(f"{os.path.abspath(m)}\t{os.path.abspath(o)}"
+                         + (f"\t{json.dumps(settings, separators=(',', ':'))}" if settings else "") + "\n"
+                         for m, o, settings in jobs)
         views_path = os.path.join(tmp, "viewpoints.json")
         with open(views_path, "w") as f:
             json.dump(viewpoints.to_dict(), f)
-        args = ["--list", list_path, "--viewpoints", views_path, "--engine", engine]
+        args = ["--list", list_path, "--viewpoints", views_path, "--engine", engine, "--edges", edges]
         if supersample is not None:
             args += ["--supersample", str(int(supersample))]
         if in_place:

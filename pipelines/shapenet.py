@@ -385,7 +385,7 @@ def prepare_model(source, mesh_path, *, resolution, voxel_source="mesh"):
 
 
 def process_shapenet_shard(sources, work_dir, *, viewpoints, resolution, engine="workbench",
-                           backend="auto", voxel_source="mesh"):
+                           backend="auto", voxel_source="mesh", appearance=None):
     """`shards.build_dataset` worker: ShapeNet models -> (source, record bytes or `SkipModel`).
 
     Each mesh is turned into tf3d's frame and saved (cleaned) in `work_dir`
@@ -414,7 +414,8 @@ def process_shapenet_shard(sources, work_dir, *, viewpoints, resolution, engine=
     if not ready:
         return
     for prepared, result in mesh_build.process_mesh_shard(
-            ready, work_dir, viewpoints=viewpoints, resolution=resolution, engine=engine, backend=backend):
+            ready, work_dir, viewpoints=viewpoints, resolution=resolution, engine=engine, backend=backend,
+            appearance=appearance):
         source = originals[prepared.model_id]
         if isinstance(result, bytes) and source.model_id in grids:
             result = _replace_voxels(result, grids[source.model_id])
@@ -448,7 +449,9 @@ def build(args):
               "limit": args.limit, "split_file": args.split_file and os.path.abspath(args.split_file), "split": args.split,
               "voxels": args.voxels, **mesh_build.mesh_build_config(args, viewpoints)}
     process = functools.partial(process_shapenet_shard, viewpoints=viewpoints, resolution=args.resolution,
-                                engine=args.engine, backend=args.renderer, voxel_source=args.voxels)
+                                engine=args.engine, backend=args.renderer, voxel_source=args.voxels,
+                                appearance=mesh_build.appearance_of(args))
     return shards.build_dataset(args.out, args.name or "shapenet", models, process, workers=args.workers,
-                                build_config=config, viewpoints=viewpoints, progress=not args.quiet,
+                                build_config=config, viewpoints=mesh_build.recorded_viewpoints(args, viewpoints),
+                                progress=not args.quiet,
                                 runner=mesh_build.runner_for(args))

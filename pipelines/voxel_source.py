@@ -167,7 +167,7 @@ def prepare(grid, mesh, frame, resolution=conventions.DEFAULT_RESOLUTION):
 
 
 def process_voxel_shard(sources, work_dir, *, viewpoints, resolution, mesh, frame, engine="workbench",
-                        backend="auto"):
+                        backend="auto", appearance=None):
     """`shards.build_dataset` worker: grid -> mesh -> Blender -> record, per source."""
     from pipelines import build, shards
     from pipelines.meshes import save_obj
@@ -187,7 +187,7 @@ def process_voxel_shard(sources, work_dir, *, viewpoints, resolution, mesh, fram
         save_obj(mesh_path, vertices, faces)
         prepared.append((source, voxels, mesh_path, os.path.join(work_dir, f"{index:05d}")))
     yield from build.render_prepared(prepared, viewpoints=viewpoints, engine=engine, backend=backend,
-                                     in_place=frame == "grid")
+                                     in_place=frame == "grid", appearance=appearance)
 
 
 def find_grids(root, fmt, limit=None):
@@ -249,6 +249,8 @@ def build(args):
               "category": args.category, "up": args.up, "front": args.front, "mesh": args.mesh,
               "frame": args.frame, "limit": args.limit, "split": args.split, **builder.mesh_build_config(args, viewpoints)}
     processor = functools.partial(process_voxel_shard, viewpoints=viewpoints, resolution=args.resolution,
-                                  mesh=args.mesh, frame=args.frame, engine=args.engine, backend=args.renderer)
+                                  mesh=args.mesh, frame=args.frame, engine=args.engine, backend=args.renderer,
+                                  appearance=builder.appearance_of(args))
     return shards.build_dataset(args.out, args.name or "voxels", sources, processor, workers=args.workers,
-                                build_config=config, viewpoints=viewpoints, progress=not args.quiet)
+                                build_config=config, viewpoints=builder.recorded_viewpoints(args, viewpoints),
+                                progress=not args.quiet)
