@@ -8,11 +8,14 @@ mesh, rendered through the same Blender path as every mesh source
 
 Meshes (`grid_mesh`):
 
-* `cubes` (default): a closed box per surface voxel (trimesh's
-  `VoxelGrid.as_boxes`, neighbouring boxes sharing corners: every edge borders
-  an even number of faces); interior voxels are enclosed by them, so the
-  voxelizer's flood fill gives the grid back exactly and the renderings show
-  the blocky shape the target holds.
+* `cubes` (default): the grid's own boundary, one closed surface of the
+  voxel faces that separate an occupied voxel from an empty one (two
+  triangles each, on the shared lattice of voxel corners, wound outward).
+  Every edge borders two faces, or four where voxels touch along an edge
+  only; hidden faces between occupied voxels are not made, so the mesh has
+  about a sixth of the faces of a box per surface voxel. The voxelizer's
+  flood fill gives the grid back exactly and the renderings show the blocky
+  shape the target holds.
 * `smooth`: scikit-image's marching cubes at level 1/2 (the surface halfway
   between occupied and empty voxel centres) and a few steps of Taubin
   smoothing (trimesh), which rounds the staircase without shrinking the solid.
@@ -128,13 +131,8 @@ def grid_mesh(grid, mesh="cubes", smoothing=10):
     resolution = grid.shape[0]
     pitch, first = 2.0 * conventions.CUBE_HALF / resolution, -conventions.CUBE_HALF
     if mesh == "cubes":
-        from scipy import ndimage
-
-        # Interior voxels would only add hidden faces: their neighbours' boxes enclose them.
-        surface = grid & ~ndimage.binary_erosion(grid, border_value=0)
-        transform = trimesh.transformations.scale_and_translate(pitch, [first + 0.5 * pitch] * 3)
-        boxes = trimesh.voxel.VoxelGrid(surface, transform=transform).as_boxes()
-        return np.asarray(boxes.vertices, np.float64), np.asarray(boxes.faces, np.int64)
+        vertices, faces = boundary_faces(grid)
+        return first + pitch * vertices, faces
     from skimage import measure
 
     padded = np.pad(grid.astype(np.float32), 1)
@@ -145,6 +143,45 @@ def grid_mesh(grid, mesh="cubes", smoothing=10):
     if smoothing:
         trimesh.smoothing.filter_taubin(surface, iterations=smoothing)
     return np.asarray(surface.vertices, np.float64), np.asarray(surface.faces, np.int64)
+
+
+def boundary_faces(grid):
+    """The faces between occupied and empty voxels of a bool `[R, R, R]` grid, as one closed mesh.
+
+    Written here because neither trimesh (`VoxelGrid.as_boxes` makes a closed
+    box per voxel, hidden faces included; `marching_cubes` cuts corners) nor
+    scikit-image makes the exact blocky boundary.
+
+    Returns:
+      (vertices float64 `[V, 3]` in voxel-corner units, 0..R; faces int64
+      `[F, 3]`, wound outward).
+    """
+    grid = np.asarray(grid, dtype=bool)
+    resolution = grid.shape[0]
+    padded = np.pad(grid, 1).astype(np.int8)
+    quads = []
+    # The unit square of a face in the plane of axes (b, d) = (a + 1, a + 2) mod 3,
+    # counter-clockwise seen from +a, since e_b x e_d = e_a.
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
+    for a in range(3):
+        b, d = (a + 1) % 3, (a + 2) % 3
+        # step[i] = padded[i + 1] - padded[i] along a: the plane between voxels i - 1 and i
+        # (voxel-corner coordinate i); -1 ends an occupied run (normal +a), +1 starts one (normal -a).
+        step = np.diff(padded, axis=a)
+        for sign in (-1, 1):
+            cells = np.argwhere(step == sign)  # [N, 3], padded indices on axes b and d
+            corners = np.empty((len(cells), 4, 3), np.int64)
+            corners[:, :, a] = cells[:, None, a]
+            corners[:, :, b] = cells[:, None, b] - 1 + square[None, :, 0]
+            corners[:, :, d] = cells[:, None, d] - 1 + square[None, :, 1]
+            quads.append(corners if sign == -1 else corners[:, ::-1])
+    corners = np.concatenate(quads)  # [Q, 4, 3]
+    keys = (corners[..., 0] * (resolution + 1) + corners[..., 1]) * (resolution + 1) + corners[..., 2]
+    unique, index = np.unique(keys.ravel(), return_inverse=True)
+    index = index.reshape(-1, 4)
+    vertices = np.stack(np.unravel_index(unique, (resolution + 1,) * 3), axis=1).astype(np.float64)
+    faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]]).astype(np.int64)
+    return vertices, faces
 
 
 # ----------------------------------------------------------------------------- the build source

@@ -33,12 +33,31 @@ def _within_one_voxel(a, b):
 def test_cube_mesh_round_trips_exactly(category, seed):
     grid = _grid(category, seed)
     vertices, faces = vs.grid_mesh(grid, "cubes")
-    # Boxes sharing corners: closed in that every edge borders an even number of faces, and outward.
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    assert (counts % 2 == 0).all()
-    assert trimesh.Trimesh(vertices, faces, process=False).volume > 0
+    # One closed surface: every directed edge is matched by its reverse (consistent outward
+    # winding; an edge where voxels touch only along it borders four faces).
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    forward, backward = (np.unique(e, axis=0, return_counts=True) for e in (directed, directed[:, ::-1]))
+    np.testing.assert_array_equal(forward[0], backward[0])
+    np.testing.assert_array_equal(forward[1], backward[1])
+    # Enclosed volume = the occupied voxels' (no hidden faces, nothing doubled).
+    pitch = 2.0 * conventions.CUBE_HALF / grid.shape[0]
+    np.testing.assert_allclose(trimesh.Trimesh(vertices, faces, process=False).volume, grid.sum() * pitch ** 3,
+                               rtol=1e-9)
+    # Two triangles per exposed voxel face, none between two occupied voxels.
+    exposed = sum((np.diff(np.pad(grid, 1).astype(np.int8), axis=a) != 0).sum() for a in range(3))
+    assert len(faces) == 2 * exposed
     np.testing.assert_array_equal(voxelize(vertices, faces), grid)
+
+
+def test_boundary_faces_of_one_voxel_is_a_unit_cube():
+    grid = np.zeros((3, 3, 3), bool)
+    grid[1, 2, 0] = True
+    vertices, faces = vs.boundary_faces(grid)
+    assert len(vertices) == 8 and len(faces) == 12
+    cube = trimesh.Trimesh(vertices, faces, process=False)
+    assert cube.is_watertight and cube.is_winding_consistent
+    np.testing.assert_allclose(cube.volume, 1.0)
+    np.testing.assert_array_equal(cube.bounds, [[1, 2, 0], [2, 3, 1]])
 
 
 @pytest.mark.parametrize("category,seed", [("chair", 3), ("table", 5)])
