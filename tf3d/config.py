@@ -48,6 +48,8 @@ class DataConfig:
     shuffle_buffer: int = 512  # records in the shuffle buffer
     cycle_length: int = 4  # shards read concurrently
     skip_bad_records: bool = False  # leave corrupt records out (counted) instead of stopping
+    augment_mirror: bool = False  # training pairs mirrored at random: image columns and voxel X (tf3d.data.augment)
+    augment_photometric: float = 0.0  # training images: contrast U(1-s, 1+s) and gamma exp(U(-s, s)); 0: off
 
 
 @dataclasses.dataclass
@@ -249,6 +251,8 @@ def validate(config):
                          ("data.image_size", config.data.image_size), ("eval.batch_size", config.eval.batch_size),
                          ("train.learning_rate", config.train.learning_rate)):
         check_positive(where, value)
+    if not 0 <= config.data.augment_photometric < 1:
+        raise ConfigError(f"data.augment_photometric must be in [0, 1), got {config.data.augment_photometric}")
     if not 0 <= config.train.lr_decay <= 1:
         raise ConfigError(f"train.lr_decay must be in [0, 1], got {config.train.lr_decay}")
     if not config.eval.thresholds or not all(0 < t < 1 for t in config.eval.thresholds):

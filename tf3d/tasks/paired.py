@@ -83,7 +83,7 @@ class PairedTask(Task):
                     categories=d.categories, cycle_length=d.cycle_length)
 
     def build_inputs(self, input_context=None):
-        from tf3d.data import pipeline
+        from tf3d.data import augment, pipeline
         from tf3d.training import distribute
 
         d, t = self.config.data, self.config.train
@@ -99,6 +99,8 @@ class PairedTask(Task):
                                       batch_size=distribute.per_replica_batch(input_context, t.batch_size),
                                       views=d.train_views, shuffle_buffer=d.shuffle_buffer, repeat=True,
                                       seed=t.seed, **common)
+        train = augment.apply(train, augment.Augmentation(mirror=d.augment_mirror,
+                                                          photometric=d.augment_photometric), seed=t.seed)
         # Workers hold different numbers of validation records but must run the same
         # number of steps: with several, each repeats its share (a few examples count twice).
         val = pipeline.make_dataset(mine[d.val_split], d.val_split, training=False, repeat=several,
