@@ -148,38 +148,27 @@ def grid_mesh(grid, mesh="cubes", smoothing=10):
 def boundary_faces(grid):
     """The faces between occupied and empty voxels of a bool `[R, R, R]` grid, as one closed mesh.
 
-    Written here because neither trimesh (`VoxelGrid.as_boxes` makes a closed
-    box per voxel, hidden faces included; `marching_cubes` cuts corners) nor
-    scikit-image makes the exact blocky boundary.
+    Neither trimesh (`VoxelGrid.as_boxes` makes a closed box per voxel,
+    hidden faces included; marching cubes cuts corners) nor scikit-image makes
+    the exact blocky boundary: the faces are `tf3d.alignment.exposed_faces`,
+    welded on the lattice of voxel corners and wound outward here.
 
     Returns:
       (vertices float64 `[V, 3]` in voxel-corner units, 0..R; faces int64
       `[F, 3]`, wound outward).
     """
+    from tf3d import alignment
+
     grid = np.asarray(grid, dtype=bool)
-    resolution = grid.shape[0]
-    padded = np.pad(grid, 1).astype(np.int8)
-    quads = []
-    # The unit square of a face in the plane of axes (b, d) = (a + 1, a + 2) mod 3,
-    # counter-clockwise seen from +a, since e_b x e_d = e_a.
-    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
-    for a in range(3):
-        b, d = (a + 1) % 3, (a + 2) % 3
-        # step[i] = padded[i + 1] - padded[i] along a: the plane between voxels i - 1 and i
-        # (voxel-corner coordinate i); -1 ends an occupied run (normal +a), +1 starts one (normal -a).
-        step = np.diff(padded, axis=a)
-        for sign in (-1, 1):
-            cells = np.argwhere(step == sign)  # [N, 3], padded indices on axes b and d
-            corners = np.empty((len(cells), 4, 3), np.int64)
-            corners[:, :, a] = cells[:, None, a]
-            corners[:, :, b] = cells[:, None, b] - 1 + square[None, :, 0]
-            corners[:, :, d] = cells[:, None, d] - 1 + square[None, :, 1]
-            quads.append(corners if sign == -1 else corners[:, ::-1])
-    corners = np.concatenate(quads)  # [Q, 4, 3]
-    keys = (corners[..., 0] * (resolution + 1) + corners[..., 1]) * (resolution + 1) + corners[..., 2]
+    corners, normals = alignment.exposed_faces(grid)  # [Q, 4, 3], [Q, 3]
+    corners = np.rint(corners).astype(np.int64)
+    turn = np.cross(corners[:, 1] - corners[:, 0], corners[:, 3] - corners[:, 0])
+    corners = np.where((np.einsum("qi,qi->q", turn, normals) < 0)[:, None, None], corners[:, ::-1], corners)
+    side = grid.shape[0] + 1
+    keys = (corners[..., 0] * side + corners[..., 1]) * side + corners[..., 2]
     unique, index = np.unique(keys.ravel(), return_inverse=True)
     index = index.reshape(-1, 4)
-    vertices = np.stack(np.unravel_index(unique, (resolution + 1,) * 3), axis=1).astype(np.float64)
+    vertices = np.stack(np.unravel_index(unique, (side,) * 3), axis=1).astype(np.float64)
     faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]]).astype(np.int64)
     return vertices, faces
 

@@ -17,8 +17,13 @@ from tf3d import conventions
 _QUAD = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
 
 
-def _exposed_faces(occupancy):
-    """Exposed voxel faces: (corners `[F, 4, 3]` in voxel units, normals `[F, 3]`)."""
+def exposed_faces(occupancy):
+    """Faces between occupied and empty voxels of a bool `[R, R, R]` grid.
+
+    Returns:
+      (corners `[F, 4, 3]` in voxel-corner units (voxel i spans [i, i + 1]),
+      in cyclic order; outward unit normals `[F, 3]`).
+    """
     padded = np.pad(occupancy, 1)
     corners, normals = [], []
     for axis in range(3):
@@ -66,7 +71,7 @@ def voxel_coverage(voxels, projection, image_size, perspective=True, supersample
     size = int(image_size) * supersample
     covered = np.zeros((size, size), dtype=bool)
 
-    corners, normals = _exposed_faces(occupancy)
+    corners, normals = exposed_faces(occupancy)
     if len(corners):
         world = -conventions.CUBE_HALF + corners * (2.0 * conventions.CUBE_HALF / resolution)
         centres = world.mean(axis=1)
