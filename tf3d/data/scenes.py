@@ -129,8 +129,29 @@ def num_scenes(info, split):
     return int(info.get("splits", {}).get(split, {}).get("num_records", 0))
 
 
+def downsample_labels(labels, factor):
+    """uint8 `[X/f, Y/f, Z/f]` labels of `[X, Y, Z]` ones, keeping thin parts (TensorFlow).
+
+    A block of f^3 voxels takes its most frequent non-empty class, or empty
+    if all of it is empty: like max-pooling occupancy, so a one-voxel leg,
+    wall or floor slab survives (objects grow by up to a block instead).
+    """
+    import tensorflow as tf
+
+    if factor == 1:
+        return labels
+    x, y, z = (int(s) for s in labels.shape)
+    if x % factor or y % factor or z % factor:
+        raise ValueError(f"labels of shape {labels.shape} cannot be downsampled by {factor}")
+    counts = tf.one_hot(tf.cast(labels, tf.int32), NUM_CLASSES, dtype=tf.int32)
+    counts = tf.reshape(counts, [x // factor, factor, y // factor, factor, z // factor, factor, NUM_CLASSES])
+    counts = tf.reduce_sum(counts, axis=[1, 3, 5])[..., 1:]  # [x, y, z, C - 1]: non-empty classes
+    best = tf.argmax(counts, axis=-1, output_type=tf.int32) + 1
+    return tf.cast(tf.where(tf.reduce_sum(counts, -1) > 0, best, 0), tf.uint8)
+
+
 def make_dataset(directory, split, batch_size, *, training, shuffle_buffer=64, repeat=False, seed=0,
-                 drop_remainder=None):
+                 drop_remainder=None, downsample=1):
     """Batches of uint8 label grids `[B, X, Y, Z]` of `split`.
 
     Args:
@@ -140,6 +161,7 @@ def make_dataset(directory, split, batch_size, *, training, shuffle_buffer=64, r
       training: shuffle (with `shuffle_buffer`, `seed`) and drop the last partial batch.
       repeat: repeat forever.
       drop_remainder: override of the partial-batch rule (default: `training`).
+      downsample: f: grids `[X/f, Y/f, Z/f]` (`downsample_labels`).
     """
     import tensorflow as tf
 
@@ -170,6 +192,8 @@ def make_dataset(directory, split, batch_size, *, training, shuffle_buffer=64, r
         if training:
             ds = ds.shuffle(len(paths), seed=seed)
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if downsample != 1:
+        ds = ds.map(lambda labels: downsample_labels(labels, downsample), num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
     if repeat:

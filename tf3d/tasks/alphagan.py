@@ -60,6 +60,7 @@ class AlphaGANScheduleConfig:
 class AlphaGANConfig(config_lib.TaskConfig):
     name: str = "alphagan"  # registered task (tf3d.tasks): what is trained and how
     phase: str = "base"  # "base" (E, G, D, code-D) or "refine" (the refiner; set init_from)
+    downsample: int = 1  # train and score on grids 1/f the data's size per side (2: 80x48x80 -> 40x24x40)
     model: AlphaGANModelConfig = dataclasses.field(default_factory=AlphaGANModelConfig)
     loss: AlphaGANLossConfig = dataclasses.field(default_factory=AlphaGANLossConfig)
     schedule: AlphaGANScheduleConfig = dataclasses.field(default_factory=AlphaGANScheduleConfig)
@@ -89,6 +90,7 @@ class AlphaGANConfig(config_lib.TaskConfig):
                              ("task.model.refiner_blocks", m.refiner_blocks),
                              ("task.schedule.encoder_generator", self.schedule.encoder_generator),
                              ("task.num_samples", self.num_samples), ("task.ap_bins", self.ap_bins),
+                             ("task.downsample", self.downsample),
                              ("task.loss.reconstruction_weight", self.loss.reconstruction_weight)):
             config_lib.check_positive(where, value)
         if self.interpolation_steps < 2:
@@ -148,16 +150,20 @@ class AlphaGANTask(Task):
         if input_context is not None and input_context.num_input_pipelines > 1:
             raise ValueError("the alphagan task reads its data on one input pipeline (one machine)")
         batch = distribute.per_replica_batch(input_context, t.batch_size)
+        f = self.config.task.downsample
         train = scenes.make_dataset(d.dir, d.train_split, batch, training=True, shuffle_buffer=d.shuffle_buffer,
-                                    repeat=True, seed=t.seed)
+                                    repeat=True, seed=t.seed, downsample=f)
         eval_batch = self.config.eval.batch_size
-        val = scenes.make_dataset(d.dir, d.val_split, eval_batch, training=False)
+        val = scenes.make_dataset(d.dir, d.val_split, eval_batch, training=False, downsample=f)
         num_train, num_val = scenes.num_scenes(info, d.train_split), scenes.num_scenes(info, d.val_split)
         steps = t.steps_per_epoch or max(1, num_train // t.batch_size)
         val_steps = -(-num_val // eval_batch)
         if t.val_batches:
             val_steps = min(val_steps, t.val_batches)
-        dataset_info = {"name": info.get("name", "label grids"), "source": d.dir, "shape": info["shape"],
+        if any(side % f for side in info["shape"]):
+            raise ValueError(f"task.downsample={f} does not divide the grids of {d.dir} ({info['shape']})")
+        dataset_info = {"name": info.get("name", "label grids"), "source": d.dir,
+                        "shape": [side // f for side in info["shape"]], "data_shape": info["shape"],
                         "classes": info.get("classes"), "class_frequencies": info.get("class_frequencies"),
                         "num_train": num_train}
         return Inputs(train=train, val=val.take(val_steps), steps_per_epoch=steps, val_steps=val_steps,
@@ -242,9 +248,11 @@ class AlphaGANTask(Task):
         from tf3d.metrics.average_precision import ScoreHistogram
 
         info = scenes.read_info(data)
-        if tuple(info["shape"]) != tuple(model.shape):
-            raise ValueError(f"{data} holds {tuple(info['shape'])} grids; this run's model takes {tuple(model.shape)}")
-        ds = scenes.make_dataset(data, split, self.config.eval.batch_size, training=False)
+        f = self.config.task.downsample
+        if tuple(s // f for s in info["shape"]) != tuple(model.shape):
+            raise ValueError(f"{data} holds {tuple(info['shape'])} grids (task.downsample={f}); this run's model "
+                             f"takes {tuple(model.shape)}")
+        ds = scenes.make_dataset(data, split, self.config.eval.batch_size, training=False, downsample=f)
         if max_batches:
             ds = ds.take(max_batches)
         variants = self._variants()
@@ -280,7 +288,7 @@ class AlphaGANTask(Task):
                              "mean_paper_iou": scene_iou.mean_without_empty(paper),
                              "mean_ap": scene_iou.mean_without_empty(ap)}
         variant_name = "vae" if self.config.task.model.variational else "alphagan"
-        return {"data": data, "split": split, "scenes": num, "model": variant_name, "phase": self.config.task.phase,
+        return {"data": data, "split": split, "scenes": num, "model": variant_name, "shape": list(model.shape), "phase": self.config.task.phase,
                 "rows": rows, "class_frequencies": dict(zip(CLASSES, map(float, truth / truth.sum()))),
                 "categories": []}
 
@@ -288,7 +296,8 @@ class AlphaGANTask(Task):
         from tf3d.data.scene_classes import CLASSES
 
         width = max(len(c) for c in CLASSES) + 2
-        lines = [f"{report['scenes']} scenes, {report['model']} ({report['phase']} phase); IoU = true IoU, "
+        lines = [f"{report['scenes']} scenes at {tuple(report['shape'])}, {report['model']} ({report['phase']} "
+                 f"phase); IoU = true IoU, "
                  f"AP = average precision; means over the 11 non-empty classes"]
         head = "class".ljust(width) + "freq".rjust(8) + "".join(f"{v + ' IoU':>14}{v + ' AP':>13}"
                                                                   for v in report["rows"])
@@ -312,6 +321,7 @@ class AlphaGANTask(Task):
         tf.io.gfile.makedirs(os.path.dirname(prefix))
         paths = []
         for name, image in scene_figures.figures(model, data, split, steps=t.interpolation_steps,
+                                                 downsample=t.downsample,
                                                  num_samples=t.num_samples, seed=self.config.train.seed,
                                                  refined="refined" in self._variants()).items():
             if name.endswith(".gif"):

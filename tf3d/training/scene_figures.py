@@ -67,12 +67,12 @@ def noise_map(model, labels, size=72, batch=8):
     return panels
 
 
-def figures(model, data, split, steps=8, num_samples=6, seed=0, refined=False, size=160):
+def figures(model, data, split, steps=8, num_samples=6, seed=0, refined=False, size=160, downsample=1):
     """`{name: image}` of the pictures in the module docstring (the GIF's entry is a list of frames)."""
     from tf3d.data import scenes
 
     grids = []
-    for labels in scenes.make_dataset(data, split, 2, training=False):
+    for labels in scenes.make_dataset(data, split, 2, training=False, downsample=downsample):
         grids.extend(labels.numpy())
         if len(grids) >= 2:
             break
