@@ -7,9 +7,10 @@ frames for the GIF), all drawn with `tf3d.training.scene_render`:
                        linearly in `steps` frames, decoded (argmax), real scenes at the ends
     interpolation.gif  the decoded frames, forth and back
     noise_map          one panel per cell (i, k) of the code's middle layer: the change of
-                       the decoded probabilities (half the L1 distance per voxel, 0..1, its
-                       largest value over +Y seen from above) when N(0, I) noise is added to
-                       that cell's channels; the cell's place is marked. A fully
+                       the decoded probabilities (half the L1 distance per voxel, its largest
+                       value over +Y seen from above, white to red up to the largest change
+                       of all panels) when N(0, I) noise is added to that cell's channels;
+                       the cell's place is marked in blue. A fully
                        convolutional code changes the scene near the cell only.
     samples            scenes decoded from codes drawn from N(0, I)
 """
@@ -56,10 +57,11 @@ def noise_map(model, labels, size=72, batch=8):
         changes.extend(0.5 * np.abs(decoded - base[None]).sum(-1).max(axis=2))  # [X, Z] each
     panels = np.full((cx * size, cz * size, 3), 255, dtype=np.uint8)
     X, Z = changes[0].shape
+    scale = max(float(np.max(changes)), 1e-6)  # the largest change of all panels is full red
     for (i, k), change in zip(cells, changes):
         rows = np.minimum((np.arange(size - 2) * X / (size - 2)).astype(int), X - 1)
         cols = np.minimum((np.arange(size - 2) * Z / (size - 2)).astype(int), Z - 1)
-        heat = np.clip(change[rows][:, cols], 0.0, 1.0)[..., None]
+        heat = np.clip(change[rows][:, cols] / scale, 0.0, 1.0)[..., None]
         panel = (255 * (1 - heat) + heat * np.array([200, 0, 0])).astype(np.uint8)  # white -> red
         r0, c0 = int((i + 0.5) * (size - 2) / cx), int((k + 0.5) * (size - 2) / cz)
         panel[max(r0 - 1, 0):r0 + 2, max(c0 - 1, 0):c0 + 2] = (0, 0, 255)  # the cell's centre
