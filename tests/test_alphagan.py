@@ -71,16 +71,18 @@ def test_train_step_runs_every_player(variant):
 def test_refine_phase_trains_the_refiner_only():
     import keras
 
+    keras.utils.set_random_seed(0)
     model = AlphaGAN(**TINY)
-    labels = np.random.default_rng(2).integers(0, C, (2, *SHAPE)).astype("uint8")
+    labels = np.full((2, *SHAPE), 3, np.uint8)  # all wall: learnable by the refiner's output bias alone
     with pytest.raises(ValueError, match="needs optimizers for refiner"):
         model.compile(phase="refine")
     model.compile(phase="refine", refiner_optimizer=keras.optimizers.Adam(1e-2))
     encoder_before = model.encoder.trainable_weights[0].numpy().copy()
-    first = float(model.train_step(labels)["rec_loss"])
-    for _ in range(4):
-        last = float(model.train_step(labels)["rec_loss"])
-    assert last < first  # can it optimise?
+    losses = [float(model._reconstruction(labels, model(labels, refined=True)))]  # noqa: SLF001
+    for _ in range(6):
+        model.train_step(labels)
+        losses.append(float(model._reconstruction(labels, model(labels, refined=True))))  # noqa: SLF001
+    assert losses[-1] < 0.9 * losses[0]  # can it optimise?
     np.testing.assert_array_equal(encoder_before, model.encoder.trainable_weights[0].numpy())
 
 

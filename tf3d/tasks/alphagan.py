@@ -170,23 +170,25 @@ class AlphaGANTask(Task):
                       dataset_info=dataset_info)
 
     def build_model(self, dataset_info):
-        from tf3d.data.scene_classes import NUM_CLASSES
+        from tf3d.data.scene_classes import NUM_CLASSES, SCENE_SHAPE
         from tf3d.models.alphagan import AlphaGAN
 
         m = self.config.task.model
-        return AlphaGAN(shape=tuple(dataset_info["shape"]), num_classes=NUM_CLASSES,
+        return AlphaGAN(shape=tuple(dataset_info.get("shape", SCENE_SHAPE)), num_classes=NUM_CLASSES,
                         encoder_filters=m.encoder_filters, generator_filters=m.generator_filters,
                         discriminator_filters=m.discriminator_filters, latent_channels=m.latent_channels,
                         fully_convolutional=m.fully_convolutional, latent_dim=m.latent_dim,
                         variational=m.variational, code_hidden=m.code_hidden, refiner_channels=m.refiner_channels,
                         refiner_blocks=m.refiner_blocks)
 
-    def example_inputs(self, dataset_info, batch_size=2):
+    def example_inputs(self, dataset_info, batch_size=1):
+        """Random label grids `[batch_size, X, Y, Z]` (one by default: a full-size scene is heavy on a CPU)."""
         import numpy as np
 
-        from tf3d.data.scene_classes import NUM_CLASSES
+        from tf3d.data.scene_classes import NUM_CLASSES, SCENE_SHAPE
 
-        return np.random.default_rng(0).integers(0, NUM_CLASSES, (batch_size, *dataset_info["shape"])).astype("uint8")
+        shape = tuple(dataset_info.get("shape", SCENE_SHAPE))
+        return np.random.default_rng(0).integers(0, NUM_CLASSES, (batch_size, *shape)).astype("uint8")
 
     def class_weights(self, dataset_info):
         """The reconstruction loss's `[C]` class weights: configured, or from the data's frequencies."""
