@@ -76,12 +76,10 @@ def _living(scene):
 def _dining(scene):
     rng, v = scene.rng, scene.voxel
     table = scene.in_middle(_synthetic(rng, v, "table", ["dining", "card"]), facing="+z", spread=0.1)
-    families = [str(rng.choice(["dining", "cantilever", "folding", "rocking"]))]  # a matching set
     supports = []
     if table is not None:
         supports.append(table)
-        seed = _seed(rng)
-        chair = objects.synthetic_item("chair", families[0], seed, v)
+        chair = _synthetic(rng, v, "chair", ["dining", "cantilever", "folding", "rocking"])  # one set of equal chairs
         for _ in range(int(rng.integers(2, 9))):
             scene.facing_towards(chair, table, (0.2, 0.5))
     for _ in range(int(rng.integers(1, 3))):
