@@ -99,16 +99,57 @@ def test_config_errors_name_the_key():
         assert config.resolve(f"experiments/{name}.yaml").task.name == "alphagan"
 
 
+@pytest.fixture(scope="module")
+def rooms40(tmp_path_factory):
+    from pipelines import build
+
+    data = str(tmp_path_factory.mktemp("rooms40"))
+    assert build.main(["rooms", "--out", data, "--num-scenes", "8", "--shape", "40", "24", "40", "--workers", "0",
+                       "--quiet"]) == 0
+    return data
+
+
+class _Killed(Exception):
+    pass
+
+
+def _iterations(model):
+    return {name: int(opt.iterations.numpy()) for name, opt in model.players.items()}
+
+
 @pytest.mark.slow
-def test_local_config_trains_refines_and_evaluates(tmp_path):
+def test_resume_restores_every_players_optimizer(rooms40, tmp_path):
+    import keras
+
+    from tf3d import config, train
+
+    class Kill(keras.callbacks.Callback):  # runs after BackupAndRestore has saved the epoch
+        def on_epoch_end(self, epoch, logs=None):
+            self.state = _iterations(self.model)
+            raise _Killed
+
+    class Probe(keras.callbacks.Callback):  # runs after BackupAndRestore has restored
+        def on_train_begin(self, logs=None):
+            self.start = _iterations(self.model)
+
+    cfg = config.resolve("experiments/fcr_alphagan_local.yaml", [f"data.dir={rooms40}", f"run_dir={tmp_path}/run"])
+    kill, probe = Kill(), Probe()
+    with pytest.raises(_Killed):
+        train.train(cfg, verbose=0, callbacks=[kill])
+    steps = cfg.train.steps_per_epoch
+    assert kill.state == {"encoder_generator": 2 * steps, "discriminator": steps, "code_discriminator": steps}
+    train.train(cfg, verbose=0, callbacks=[probe])
+    assert probe.start == kill.state
+
+
+@pytest.mark.slow
+def test_local_config_trains_refines_and_evaluates(rooms40, tmp_path):
     import json
     import os
 
-    from pipelines import build
     from tf3d import config, evaluate, train
 
-    data = str(tmp_path / "rooms")
-    build.main(["rooms", "--out", data, "--num-scenes", "8", "--shape", "40", "24", "40", "--workers", "0", "--quiet"])
+    data = rooms40
     base = str(tmp_path / "base")
     common = [f"data.dir={data}", "train.epochs=1"]
     summary = train.train(config.resolve("experiments/fcr_alphagan_local.yaml", common + [f"run_dir={base}"]),
