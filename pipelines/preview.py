@@ -5,6 +5,13 @@ One row per record (from the validation split): the Blender rendering of view
 second view, and the alignment of that view (white: mask and projected voxels
 agree, red: mask only, blue: voxels only).
 
+For a room-scene dataset (`python -m pipelines.build rooms`, or a directory
+of `.npy`/`.npz` label grids) the picture is instead a grid of coloured
+cut-away renderings of its scenes (`scene_grid`, `tf3d.training.scene_render`),
+three per row, with the class colours as a legend underneath:
+
+    python -m pipelines.preview data/rooms -o docs/rooms_samples.png --num 6
+
 `python -m pipelines.preview --families -o docs/synthetic_families.png` draws
 instead a contact sheet of the synthetic generator: every family of
 `pipelines.synthetic.FAMILIES` for a few seeds, rendered through the dataset's
@@ -137,6 +144,46 @@ def families_figure(seeds=(0, 1), size=160, columns=8):
     return np.asarray(sheet)
 
 
+def is_scene_dataset(directory):
+    """True for a room-scene dataset (`tf3d.data.scenes`) or a directory of label grids."""
+    from tf3d.data import scenes
+
+    try:
+        scenes.read_info(directory)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def scene_grid(directory, num=6, split="val", columns=3, size=256):
+    """uint8 RGB picture of `num` scenes of `split`, `columns` per row, with a class legend."""
+    from PIL import Image, ImageDraw
+
+    from tf3d.data import scenes
+    from tf3d.data.scene_classes import CLASSES, COLOURS
+    from tf3d.training.scene_render import render_scene
+
+    if num <= 0:
+        raise ValueError(f"num must be positive, got {num}")
+    grids = []
+    for batch in scenes.make_dataset(directory, split, num, training=False):
+        grids.extend(batch.numpy())
+        break
+    rows = -(-len(grids) // columns)
+    legend = 20
+    sheet = Image.new("RGB", (columns * size, rows * size + legend), "white")
+    for index, grid in enumerate(grids):
+        sheet.paste(Image.fromarray(render_scene(grid, image_size=size)),
+                    ((index % columns) * size, (index // columns) * size))
+    draw = ImageDraw.Draw(sheet)
+    step = columns * size // (len(CLASSES) - 1)
+    for index, name in enumerate(CLASSES[1:]):
+        x, y = index * step + 4, rows * size + 4
+        draw.rectangle([x, y, x + 10, y + 10], fill=tuple(int(c) for c in COLOURS[index + 1]))
+        draw.text((x + 13, y), name, fill=(0, 0, 0))
+    return np.asarray(sheet)
+
+
 def _preview(args):
     from PIL import Image
 
@@ -144,6 +191,8 @@ def _preview(args):
         picture = families_figure()
     elif args.directory is None:
         raise ValueError("give a dataset DIR, or --families for the generator's contact sheet")
+    elif is_scene_dataset(args.directory):
+        picture = scene_grid(args.directory, args.num, args.split)
     else:
         picture = ops_figure(args.directory, args.split) if args.ops else sample_grid(args.directory, args.num,
                                                                                       args.split)

@@ -32,6 +32,9 @@ def evaluate_run(run_dir, *, data=None, split="test", categories=None, checkpoin
     report = task.evaluate(model, data, split, categories=categories, max_batches=max_batches)
     run = runs.RunDir(run_dir)
     out = run.eval_file(data, split, report.get("categories") if categories is not None else ())
+    pictures = task.figures(model, data, split, out[:-len(".json")])
+    if pictures:
+        report = dict(report, figures=pictures)
     runs.write_json(out, dict(report, checkpoint=checkpoint))
     return task, report, out
 
@@ -53,6 +56,8 @@ def main(argv=None):
         run = runs.RunDir(a.run_dir)
         print(f"{run.path} ({a.checkpoint} model) on {report['data']} [{a.split}]:")
         print(task.format_report(report))
+        for path in report.get("figures", ()):
+            print(f"picture: {path}")
         print(f"scores: {out}\nmodels: {run.best} (best), {run.last} (last)\n"
               f"TensorBoard: tensorboard --logdir {run.logs}\npreviews: {run.previews}")
 

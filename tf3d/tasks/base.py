@@ -125,6 +125,10 @@ class Task:
         """The scores of `evaluate` as a printable table."""
         raise NotImplementedError
 
+    def figures(self, model, data, split, prefix):
+        """Writes the task's evaluation pictures as `<prefix>_<name>.<ext>`; returns their paths (none by default)."""
+        return []
+
     @classmethod
     def add_predict_arguments(cls, parser):
         """Adds the task's `tf3d.predict` options to `parser`."""
