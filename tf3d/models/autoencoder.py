@@ -54,7 +54,7 @@ class Autoencoder(keras.Model):
         return (self.enc2d, self.dec2d) if self.domain == "image" else (self.enc3d, self.dec3d)
 
     @property
-    def input_shape_(self):
+    def batch_shape(self):
         return (None, self.size, self.size, 1) if self.domain == "image" else (None,) + (self.size,) * 3
 
     def build(self, input_shape):

@@ -49,9 +49,17 @@ MODES = ("learned", "render", "both")
 _MASK_GAIN = 4.0
 
 
-def image_silhouette(images):
-    """Soft mask `[B, h, w]` of pipeline images `[B, h, w, 1]` (0 = background)."""
-    return keras.ops.clip(images[..., 0] * _MASK_GAIN, 0.0, 1.0)
+def image_silhouette(images, size=None):
+    """Soft mask `[B, size, size]` of pipeline images `[B, h, w, 1]` (0 = background).
+
+    `size` (default h, a divisor of it) area-averages the mask down, to
+    compare it with silhouettes rendered at a lower resolution.
+    """
+    mask = keras.ops.clip(images * _MASK_GAIN, 0.0, 1.0)
+    if size is not None and size != images.shape[1]:
+        factor = images.shape[1] // size
+        mask = keras.ops.average_pool(mask, factor, factor)  # [B, size, size, 1]
+    return mask[..., 0]
 
 
 def viewer_projection(viewpoints, image_size):
@@ -96,6 +104,8 @@ class CycleGAN(keras.Model):
       pos_weight: weight of occupied voxels in the voxel BCE terms.
       projection: `[3, 4]` viewer-frame camera (`viewer_projection`) for the render cycle.
       near, far, render_samples: depth range and samples per ray of the silhouette op.
+      render_size: side of the rendered silhouettes of the render cycle (a divisor of
+        `image_size`; the input's mask is area-averaged to it). Default `image_size`.
       thresholds: occupancy thresholds of the validation IoUs.
 
     Call arguments:
@@ -111,7 +121,7 @@ class CycleGAN(keras.Model):
                  critic_norm="instance", spectral_norm=False, mode="learned", adversarial_weight=1.0,
                  cycle_weight=10.0, identity_weight=0.0, render_weight=10.0, gp_weight=10.0, n_critic=5,
                  pos_weight=2.0, projection=None, near=1.5, far=3.5, render_samples=64,
-                 thresholds=(0.3, 0.4, 0.5), **kwargs):
+                 render_size=None, thresholds=(0.3, 0.4, 0.5), **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -130,6 +140,9 @@ class CycleGAN(keras.Model):
         self.gp_weight, self.n_critic, self.pos_weight = float(gp_weight), int(n_critic), float(pos_weight)
         self.projection = None if projection is None else [[float(v) for v in row] for row in projection]
         self.near, self.far, self.render_samples = float(near), float(far), int(render_samples)
+        self.render_size = int(render_size or image_size)
+        if self.image_size % self.render_size:
+            raise ValueError(f"render_size ({render_size}) must divide image_size ({image_size})")
         self.thresholds = [float(t) for t in thresholds]
 
         self.enc2d = ImageEncoder(self.enc2d_filters, self.latent_dim, 0.0, generator_norm, name="enc2d")
@@ -142,7 +155,7 @@ class CycleGAN(keras.Model):
         if self.projection is not None:
             from tf3d.ops.layers import VoxelSilhouette
 
-            self.render = VoxelSilhouette(self.image_size, near=self.near, far=self.far,
+            self.render = VoxelSilhouette(self.render_size, near=self.near, far=self.far,
                                           num_samples=self.render_samples, name="render")
         self.critic_optimizer = None
         names = ["loss", "critic_loss_3d", "wasserstein_3d", "gp_3d", "adversarial_3d", "identity_image",
@@ -188,11 +201,14 @@ class CycleGAN(keras.Model):
         """
         if self.learned:
             return keras.ops.sigmoid(self.dec2d(self.enc3d(voxels, training=training), training=training))
-        return keras.ops.expand_dims(self._silhouette(voxels), -1)
+        silhouette = keras.ops.expand_dims(self._silhouette(voxels), -1)  # [B, s, s, 1]
+        if self.render_size != self.image_size:
+            silhouette = keras.ops.image.resize(silhouette, (self.image_size,) * 2, interpolation="bilinear")
+        return silhouette
 
     def predicted_mask(self, voxels):
         """`[B, h, w]` mask of the 3D -> 2D direction's picture of `voxels` (for the silhouette IoU)."""
-        return image_silhouette(self.to_image(voxels)) if self.learned else self._silhouette(voxels)
+        return image_silhouette(self.to_image(voxels))
 
     def _silhouette(self, occupancy):
         import tensorflow as tf
@@ -278,7 +294,8 @@ class CycleGAN(keras.Model):
             total += (self.adversarial_weight * logs["adversarial_2d"]
                       + self.cycle_weight * (logs["cycle_image"] + logs["cycle_voxels"]))
         if self.rendered:
-            logs["render_cycle"] = tf.reduce_mean(tf.abs(self._silhouette(fake_voxels) - image_silhouette(images)))
+            logs["render_cycle"] = tf.reduce_mean(tf.abs(self._silhouette(fake_voxels)
+                                                         - image_silhouette(images, self.render_size)))
             total += self.render_weight * logs["render_cycle"]
         logs["loss"] = total
         return logs
@@ -328,5 +345,5 @@ class CycleGAN(keras.Model):
                     cycle_weight=self.cycle_weight, identity_weight=self.identity_weight,
                     render_weight=self.render_weight, gp_weight=self.gp_weight, n_critic=self.n_critic,
                     pos_weight=self.pos_weight, projection=self.projection, near=self.near, far=self.far,
-                    render_samples=self.render_samples, thresholds=self.thresholds)
+                    render_samples=self.render_samples, render_size=self.render_size, thresholds=self.thresholds)
 

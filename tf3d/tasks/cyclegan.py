@@ -52,6 +52,7 @@ class CycleGANLossConfig:
     n_critic: int = 5  # critic updates per generator update
     pos_weight: typing.Optional[float] = None  # occupied-voxel weight of the voxel BCE terms; None: from occupancy
     render_samples: int = 64  # samples per ray of the silhouette op
+    render_size: typing.Optional[int] = None  # side of the render cycle's silhouettes (divides data.image_size); None: image size
 
 
 @dataclasses.dataclass
@@ -95,6 +96,9 @@ class CycleGANConfig(config_lib.TaskConfig):
             if size % stride:
                 raise config_lib.ConfigError(f"data.image_size ({size}) must be divisible by "
                                              f"2**len(task.model.{key}) = {stride}")
+        if self.loss.render_size is not None and (self.loss.render_size <= 0 or size % self.loss.render_size):
+            raise config_lib.ConfigError(f"task.loss.render_size ({self.loss.render_size}) must divide "
+                                         f"data.image_size ({size})")
         if experiment.data.frame != "viewer" and self.mode != "learned":
             raise config_lib.ConfigError(f"task.mode={self.mode} renders through the view's camera and needs "
                                          f"data.frame=viewer, got {experiment.data.frame!r}")
@@ -149,7 +153,7 @@ class CycleGANTask(PairedTask):
             identity_weight=loss.identity_weight, render_weight=loss.render_weight, gp_weight=loss.gp_weight,
             n_critic=loss.n_critic, pos_weight=pos_weight(loss.pos_weight, dataset_info),
             projection=viewer_projection(dataset_info.get("viewpoints"), size),
-            render_samples=loss.render_samples, thresholds=self.config.eval.thresholds)
+            render_samples=loss.render_samples, render_size=loss.render_size, thresholds=self.config.eval.thresholds)
         model.build((None, size, size, 1))
         return model
 
