@@ -211,3 +211,17 @@ def test_mean_shape_of_view_0_is_the_mean_training_grid(dataset):
     np.testing.assert_allclose(masks[0], np.mean([r["masks"][0] / 255.0 for r in raw], axis=0), atol=1e-5)
     report = baselines.score_mean_shape(dataset, "test", image_size=64)
     assert report["count"] == 12 * 8 and 0 < report["overall"]["iou_0.3"] < 1
+
+
+def test_the_render_direction_lines_up_with_the_records_masks(dataset):
+    # The silhouette op through the viewer camera, at half the image size, must cover the stored
+    # masks of the grids' own views (a camera of the wrong size or frame gives an IoU near 0).
+    batch = next(iter(pipeline.make_dataset(dataset, "val", batch_size=16, training=False, views="all",
+                                            image_size=32, with_metadata=True, with_masks=True)))
+    model = CycleGAN(image_size=32, latent_dim=8, enc2d_filters=[4], dec2d_filters=[4], enc3d_filters=[4],
+                     dec3d_filters=[4], critic2d_filters=[4], critic3d_filters=[4], mode="render",
+                     projection=viewer_projection({"elevation": 30.0}, 32), render_samples=32, render_size=16)
+    from tf3d.metrics.silhouette_iou import silhouette_iou
+
+    iou = silhouette_iou(batch["mask"][..., 0], model.predicted_mask(batch["voxels"])).numpy()
+    assert iou.mean() > 0.7, iou

@@ -208,13 +208,16 @@ class CycleGAN(keras.Model):
 
     def predicted_mask(self, voxels):
         """`[B, h, w]` mask of the 3D -> 2D direction's picture of `voxels` (for the silhouette IoU)."""
-        return image_silhouette(self.to_image(voxels))
+        picture = self.to_image(voxels)
+        return image_silhouette(picture) if self.learned else picture[..., 0]  # a silhouette already
 
     def _silhouette(self, occupancy):
         import tensorflow as tf
 
         batch = tf.shape(occupancy)[0]
-        cameras = tf.tile(tf.constant(self.projection, tf.float32)[None], [batch, 1, 1])  # [B, 3, 4]
+        # The camera is `image_size` pixels wide; rendering at `render_size` scales its pixel rows.
+        scale = tf.constant([self.render_size / self.image_size] * 2 + [1.0], tf.float32)[:, None]  # [3, 1]
+        cameras = tf.tile((scale * tf.constant(self.projection, tf.float32))[None], [batch, 1, 1])  # [B, 3, 4]
         return self.render(occupancy, cameras)  # [B, h, w]
 
     # --------------------------------------------------------------- training
