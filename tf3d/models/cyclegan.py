@@ -23,7 +23,8 @@ grids. `mode` picks the 3D -> 2D direction:
 
 Optional identity-style terms are the cross-wired autoencoders of the
 original proposal, `Dec2D(Enc2D(x)) ~ x` and `Dec3D(Enc3D(v)) ~ v`: they keep
-the shared latent space decodable by both decoders.
+the shared latent space decodable by both decoders (in `render` mode, where
+Dec2D plays no part, only the voxel one).
 
 One `train_step` per batch of unpaired `(images, voxels)`: `n_critic`
 critic updates (on the same batch, fresh interpolation weights each), then
@@ -158,11 +159,10 @@ class CycleGAN(keras.Model):
             self.render = VoxelSilhouette(self.render_size, near=self.near, far=self.far,
                                           num_samples=self.render_samples, name="render")
         self.critic_optimizer = None
-        names = ["loss", "critic_loss_3d", "wasserstein_3d", "gp_3d", "adversarial_3d", "identity_image",
-                 "identity_voxels"]
+        names = ["loss", "critic_loss_3d", "wasserstein_3d", "gp_3d", "adversarial_3d", "identity_voxels"]
         if self.learned:
             names += ["critic_loss_2d", "wasserstein_2d", "gp_2d", "adversarial_2d", "cycle_image",
-                      "cycle_voxels"]
+                      "cycle_voxels", "identity_image"]
         if self.rendered:
             names += ["render_cycle"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -283,10 +283,12 @@ class CycleGAN(keras.Model):
         total = self.adversarial_weight * logs["adversarial_3d"]
         code_v = self.enc3d(voxels, training=training)
         if self.identity_weight:
-            logs["identity_image"] = tf.reduce_mean(tf.abs(
-                tf.sigmoid(self.dec2d(code_x, training=training)) - images))
             logs["identity_voxels"] = _weighted_bce(voxels, self.dec3d(code_v, training=training), self.pos_weight)
-            total += self.identity_weight * (logs["identity_image"] + logs["identity_voxels"])
+            total += self.identity_weight * logs["identity_voxels"]
+            if self.learned:  # Dec2D has no other use in render mode
+                logs["identity_image"] = tf.reduce_mean(tf.abs(
+                    tf.sigmoid(self.dec2d(code_x, training=training)) - images))
+                total += self.identity_weight * logs["identity_image"]
         if self.learned:
             fake_images = tf.sigmoid(self.dec2d(code_v, training=training))  # F(v): [B, h, w, 1]
             logs["adversarial_2d"] = wgan_gp.generator_loss(self.critic2d(fake_images, training=training))

@@ -46,7 +46,7 @@ class CycleGANModelConfig:
 class CycleGANLossConfig:
     adversarial_weight: float = 1.0  # weight of the generators' Wasserstein terms
     cycle_weight: float = 10.0  # weight of |F(G(x)) - x| and BCE(G(F(v)), v) (learned 3D->2D)
-    identity_weight: float = 0.0  # weight of the autoencoder terms Dec2D(Enc2D(x)) ~ x, Dec3D(Enc3D(v)) ~ v
+    identity_weight: float = 0.0  # weight of the autoencoder terms Dec3D(Enc3D(v)) ~ v and (not in render mode) Dec2D(Enc2D(x)) ~ x
     render_weight: float = 10.0  # weight of |silhouette(G(x)) - mask(x)| (modes render and both)
     gp_weight: float = 10.0  # lambda of the gradient penalty (Gulrajani et al. 2017)
     n_critic: int = 5  # critic updates per generator update
