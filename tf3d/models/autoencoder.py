@@ -35,7 +35,7 @@ class Autoencoder(keras.Model):
     """
 
     def __init__(self, domain="image", size=64, encoder_filters=(16, 32, 64, 128), decoder_filters=(128, 64, 32, 16),
-                 latent_dim=256, norm="batch", **kwargs):
+                 latent_dim=256, norm="none", **kwargs):
         super().__init__(**kwargs)
         if domain not in DOMAINS:
             raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")

@@ -34,7 +34,7 @@ class AEModelConfig:
     latent_dim: int = 256  # size L of the code (the CycleGAN's task.model.latent_dim)
     encoder_filters: typing.List[int] = dataclasses.field(default_factory=list)  # [] = cyclegan's enc2d/enc3d defaults
     decoder_filters: typing.List[int] = dataclasses.field(default_factory=list)  # [] = cyclegan's dec2d/dec3d defaults
-    norm: str = "batch"  # the CycleGAN's task.model.generator_norm
+    norm: str = "none"  # the CycleGAN's task.model.generator_norm
 
 
 @dataclasses.dataclass

@@ -35,7 +35,7 @@ class CycleGANModelConfig:
     dec3d_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [64, 32, 16])  # Dec3D widths, coarse to fine
     enc3d_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])  # Enc3D widths, each halves X, Y, Z
     dec2d_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [128, 64, 32, 16])  # Dec2D widths, coarse to fine
-    generator_norm: str = "batch"  # "batch", "instance" (GroupNormalization(groups=-1)) or "none"
+    generator_norm: str = "none"  # "none", "instance" (GroupNormalization(groups=-1)) or "batch" (see docs/cyclegan.md)
     critic2d_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [32, 64, 128])  # image critic widths
     critic3d_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])  # voxel critic widths
     critic_norm: str = "instance"  # "instance" or "none" (no batch norm in a WGAN-GP critic)
