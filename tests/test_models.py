@@ -37,7 +37,7 @@ def test_input_checks_name_the_problem():
     with pytest.raises(ValueError, match="norm must be one of"):
         ImageEncoder([8, 16], 8, norm="layer")
     with pytest.raises(ValueError, match="norm must be one of"):
-        VoxelDecoder([8, 4], 16, norm="instance")
+        VoxelDecoder([8, 4], 16, norm="group")
 
 
 @pytest.mark.parametrize("norm, batch_norms", [("batch", 4 + 1), ("none", 0)])

@@ -47,12 +47,14 @@ def grid(rows, row_labels=(), column_labels=(), label_width=90, pad=2):
     return np.asarray(canvas)
 
 
-def line_plot(series, title="", x_label="", y_label="", log_y=False, size=(360, 240)):
+def line_plot(series, title="", x_label="", y_label="", log_y=False, size=(360, 240), bands=None):
     """uint8 `[H, W, 3]` line plot.
 
     Args:
       series: dict label -> (xs, ys).
       log_y: logarithmic y axis (non-positive values are dropped).
+      bands: optional dict label -> (lows, highs) at the same xs: a shaded band
+        around the series' line in a light shade of its colour (mean ± std).
     """
     from PIL import Image, ImageDraw
 
@@ -62,8 +64,9 @@ def line_plot(series, title="", x_label="", y_label="", log_y=False, size=(360, 
     draw = ImageDraw.Draw(canvas)
     fy = (lambda v: np.log10(v)) if log_y else (lambda v: v)
     points = [(np.asarray(s[0], float), np.asarray(s[1], float)) for s in series.values()]
+    bands = {k: tuple(np.asarray(b, float) for b in v) for k, v in (bands or {}).items() if k in series}
     xs = np.concatenate([p[0] for p in points])
-    ys = np.concatenate([p[1] for p in points])
+    ys = np.concatenate([p[1] for p in points] + [b for band in bands.values() for b in band])
     keep = np.isfinite(ys) & ((ys > 0) if log_y else True)
     if not keep.any():
         raise ValueError("line_plot: no finite values to draw")
@@ -86,6 +89,15 @@ def line_plot(series, title="", x_label="", y_label="", log_y=False, size=(360, 
     draw.text((margin_l, 2), title, fill=(0, 0, 0))
     draw.text((width // 2 - 3 * len(x_label), height - 13), x_label, fill=(0, 0, 0))
     draw.text((margin_l + 4, margin_t + 2), y_label, fill=(90, 90, 90))
+    for n, (label, (x, _)) in enumerate(zip(series, points)):
+        if label in bands:
+            light = tuple(int(255 - 0.25 * (255 - c)) for c in _COLORS[n % len(_COLORS)])
+            low, high = bands[label]
+            ok = np.isfinite(low) & np.isfinite(high) & (((low > 0) & (high > 0)) if log_y else True)
+            outline = [to_px(a, fy(b)) for a, b in zip(x[ok], high[ok])] + \
+                [to_px(a, fy(b)) for a, b in zip(x[ok][::-1], low[ok][::-1])]
+            if len(outline) > 2:
+                draw.polygon(outline, fill=light)
     for n, (label, (x, y)) in enumerate(zip(series, points)):
         color = _COLORS[n % len(_COLORS)]
         ok = np.isfinite(y) & ((y > 0) if log_y else True)

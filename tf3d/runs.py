@@ -152,17 +152,27 @@ def parse_init_from(spec):
 
 
 def init_from(model, spec):
-    """Copies weights from another run's best model into `model`.
+    """Copies weights from other runs' best models into `model`.
 
     Args:
       model: a built Keras model.
-      spec: "RUN_DIR" (the whole model, same architecture) or
+      spec: "RUN_DIR" (the whole model, same architecture),
         "RUN_DIR:submodel" (the attribute `submodel` of both models, e.g.
-        `encoder`: autoencoder pretraining -> CycleGAN).
+        `encoder`), "RUN_DIR:a+b" (several attributes of one run), or several
+        of these separated by commas (autoencoder pretraining -> CycleGAN:
+        `runs/ae_2d:enc2d+dec2d,runs/ae_3d:enc3d+dec3d`).
 
     Returns:
-      a one-line description of what was loaded.
+      a description of what was loaded, one line per part.
     """
+    specs = [s.strip() for s in spec.split(",") if s.strip()]
+    if len(specs) > 1 or (specs and "+" in (parse_init_from(specs[0])[1] or "")):
+        lines = []
+        for one in specs:
+            run_dir, parts = parse_init_from(one)
+            lines += [init_from(model, f"{run_dir}:{part}" if part else run_dir)
+                      for part in (parts.split("+") if parts else [None])]
+        return "\n".join(lines)
     run_dir, submodel = parse_init_from(spec)
     source, _ = load_model(run_dir)
     src, dst = source, model

@@ -124,10 +124,14 @@ def run_sweep(spec, log=print):
 
 
 def _lookup(result, dotted):
-    value = result
-    for part in dotted.split("."):
-        value = value[part]
-    return value
+    """`result["a"]["b"]` for "a.b"; a key that holds dots itself (`final.val_iou_0.4`) is matched whole."""
+    value, rest = result, dotted
+    while rest not in value:
+        head, sep, rest = rest.partition(".")
+        if not sep:
+            raise KeyError(dotted)
+        value = value[head]
+    return value[rest]
 
 
 def _rows(spec, results, finished=False):
@@ -161,7 +165,7 @@ def summarize(spec, results):
                                   "std": float(values.std()) if done else None, "n": len(values)}
     any_diverged = any(diverged.values())
     header = "| " + " / ".join(a for a in spec["axes"] if a != over) + " | " + \
-        " | ".join(m.split(".")[-1] for m in metrics) + (" | diverged |" if any_diverged else " |")
+        " | ".join(m.split(".", 1)[-1] for m in metrics) + (" | diverged |" if any_diverged else " |")
     lines = [header, "|" + "---|" * (len(metrics) + 1 + any_diverged)]
     for row, cells in table.items():
         text = [f"{c['mean']:.4g} ± {c['std']:.2g}" if c["n"] else "—" for c in cells.values()]

@@ -27,7 +27,14 @@ Elements are `(images, voxels)`:
             (`frame="object"`)
 
 With `with_metadata=True` elements are dicts holding also `category`,
-`model_id` (string `[B]`), `view` (int32 `[B]`) and `azimuth` (`[B]` degrees).
+`model_id` (string `[B]`), `view` (int32 `[B]`) and `azimuth` (`[B]` degrees),
+and with `with_masks=True` also `mask` (float32 `[B, h, w, 1]`, the stored
+alpha coverage area-resized like the image, 1 = covered).
+
+`model_shard=(i, n)` keeps the models whose id hashes to bucket i of n
+(`tf.strings.to_hash_bucket_fast`, so the same models whatever the shard
+layout): `make_unpaired_dataset(..., disjoint=True)` draws images from bucket
+0 of 2 and voxel grids from bucket 1, so that no model gives both.
 
 Views: `"random"` picks one view per model each time the model is read (one
 per model per epoch); `"all"` yields every view of every model; `"first"`
@@ -295,7 +302,7 @@ def _record_reader(source, skip):
 def make_dataset(source, split="train", *, batch_size=32, training=True, image_size=64,
                  views="random", frame="viewer", rotation_mode="auto", categories=(),
                  shuffle_buffer=512, cycle_length=4, skip_bad_records=False, repeat=False,
-                 with_metadata=False, seed=None, bad_records=None):
+                 with_metadata=False, seed=None, bad_records=None, model_shard=None, with_masks=False):
     """Builds the batched input pipeline of one split.
 
     Args:
@@ -317,6 +324,9 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
       with_metadata: yield dicts with category/model_id/view/azimuth too.
       seed: shuffle/view seed (None: random).
       bad_records: optional list that receives the `BadRecord`s skipped.
+      model_shard: `(i, n)`: keep only the models whose id hashes to bucket i
+        of n (module docstring); None keeps all.
+      with_masks: with `with_metadata`, add each view's `mask`.
 
     Returns:
       a `tf.data.Dataset` of `(images [B, h, w, 1], voxels [B, R, R, R])`, or dicts.
@@ -330,6 +340,12 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
                         ("cycle_length", cycle_length), ("shuffle_buffer", shuffle_buffer)):
         if int(value) <= 0:
             raise ValueError(f"{name} must be positive, got {value}")
+    if model_shard is not None:
+        index, count = (int(v) for v in model_shard)
+        if not 0 <= index < count:
+            raise ValueError(f"model_shard must be (i, n) with 0 <= i < n, got {model_shard!r}")
+    if with_masks and not with_metadata:
+        raise ValueError("with_masks=True needs with_metadata=True (masks come in the element dicts)")
     src = source if isinstance(source, DatasetSource) else resolve(source, split)
     if rotation_mode == "auto":
         rotation_mode = "table" if src.azimuths else "angle"
@@ -358,8 +374,13 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
 
     # Only what the pipeline uses: masks and cameras stay unparsed.
     spec = {k: v for k, v in records.parse_spec(num_views).items()
-            if k in ("model_id", "category", "voxels", "images", "azimuths")}
+            if k in ("model_id", "category", "voxels", "images", "azimuths") + (("masks",) if with_masks else ())}
     wanted = tf.constant(list(categories) or ["\0"], tf.string)
+
+    if model_shard is not None:
+        spec_id = {"model_id": spec["model_id"]}
+        ds = ds.filter(lambda s: tf.equal(tf.strings.to_hash_bucket_fast(
+            tf.io.parse_single_example(s, spec_id)["model_id"], count), index))
 
     if categories:
         spec_cat = {"category": spec["category"]}
@@ -373,8 +394,9 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
                     "packed": tf.io.decode_raw(ex["voxels"], tf.uint8)}
             meta = {k: tf.repeat(t[None], num_views, axis=0) for k, t in meta.items()}
             images = tf.stack([_decode_png(ex["images"][v]) for v in range(num_views)])
+            extra = {"mask": tf.stack([_decode_png(ex["masks"][v]) for v in range(num_views)])} if with_masks else {}
             return dict(meta, image=images, view=tf.range(num_views, dtype=tf.int32),
-                        azimuth=ex["azimuths"])
+                        azimuth=ex["azimuths"], **extra)
 
         ds = ds.map(parse_all, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
         ds = ds.unbatch().batch(batch_size, drop_remainder=training)
@@ -387,9 +409,13 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
             pngs = tf.gather(ex["images"], view, batch_dims=1)  # [B]
             images = tf.map_fn(_decode_png, pngs, fn_output_signature=tf.TensorSpec(
                 [stored_size, stored_size, 1], tf.uint8), parallel_iterations=16)
+            extra = {}
+            if with_masks:
+                extra["mask"] = tf.map_fn(_decode_png, tf.gather(ex["masks"], view, batch_dims=1),
+                                          fn_output_signature=tf.TensorSpec([stored_size, stored_size, 1], tf.uint8))
             return {"category": ex["category"], "model_id": ex["model_id"],
                     "packed": tf.io.decode_raw(ex["voxels"], tf.uint8), "image": images,
-                    "view": view, "azimuth": tf.gather(ex["azimuths"], view, batch_dims=1)}
+                    "view": view, "azimuth": tf.gather(ex["azimuths"], view, batch_dims=1), **extra}
 
         # The view draws come from their own stream, re-randomised on every pass
         # (a random op inside `map` would repeat its draws for each new iterator).
@@ -408,6 +434,8 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
         if stored_size:
             image = tf.ensure_shape(image, [None, stored_size, stored_size, 1])
         batch["image"] = _to_model_input(image, image_size)
+        if "mask" in batch:
+            batch["mask"] = 1.0 - _to_model_input(batch["mask"], image_size)  # coverage, not inverted
         if rotate_table is not None:
             expected = tf.gather(table_azimuths, batch["view"])
             gap = tf.abs(tf.math.floormod(batch["azimuth"] - expected + 180.0, 360.0) - 180.0)
@@ -428,20 +456,26 @@ def make_dataset(source, split="train", *, batch_size=32, training=True, image_s
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_unpaired_dataset(source, split="train", *, seed=None, with_metadata=False, **kwargs):
+def make_unpaired_dataset(source, split="train", *, seed=None, with_metadata=False, disjoint=False, **kwargs):
     """Images and voxel grids from two independent shuffles (unpaired training).
 
     Takes `make_dataset`'s arguments (training mode, repeated); yields
     `(images, voxels)` whose halves come from unrelated models and views, or,
     with `with_metadata`, the two full element dicts (use the first's
-    `image` and the second's `voxels`).
+    `image` and the second's `voxels`). The voxel grids are in the frame of
+    their own (random, with `views="random"`) view, as the images are.
+
+    With `disjoint=True` the images come only from the models of hash bucket
+    0 of 2 and the grids only from bucket 1 (`model_shard`): no model is ever
+    seen in both domains, so no pair can be learned by memorising one.
     """
     import tensorflow as tf
 
     src = source if isinstance(source, DatasetSource) else resolve(source, split)
     seeds = (None, None) if seed is None else (seed, seed + 1)
-    images, voxels = (make_dataset(src, split, seed=s, repeat=True, with_metadata=True, **kwargs)
-                      for s in seeds)
+    shards = ((0, 2), (1, 2)) if disjoint else (None, None)
+    images, voxels = (make_dataset(src, split, seed=s, repeat=True, with_metadata=True, model_shard=m, **kwargs)
+                      for s, m in zip(seeds, shards))
     if not with_metadata:
         images = images.map(lambda e: e["image"])
         voxels = voxels.map(lambda e: e["voxels"])

@@ -1,0 +1,99 @@
+"""Trivial predictors scored like the models: `python -m tf3d.baselines mean_shape --data DIR --split test`.
+
+`mean_shape`: the lower bound every 2D <-> 3D score sits next to. For each
+viewpoint of the dataset, the average occupancy of the training split's
+grids in that view's frame (the frame the models predict in), and the
+average mask of that view; a test image of view k is answered with the mean
+grid of view k whatever it shows, a test grid with the mean mask of view k.
+Scored exactly as `tf3d.evaluate` scores a `cyclegan` run: voxel IoU per
+category at each threshold over every view of every model, and silhouette
+IoU against the rendered mask (both masks at 0.5).
+"""
+
+import sys
+
+from tf3d import cli
+
+_EPS = 1e-6
+
+
+def mean_shapes(data, split="train", *, image_size=64, batch_size=64, categories=()):
+    """`(grids [V, R, R, R], masks [V, h, w])`: the mean occupancy and mask of each view of `split`."""
+    import numpy as np
+
+    from tf3d.data import pipeline
+
+    source = pipeline.resolve(data, split)
+    ds = pipeline.make_dataset(source, split, batch_size=batch_size, training=False, views="all",
+                               image_size=image_size, categories=categories, with_metadata=True, with_masks=True)
+    views, r = source.num_views, source.resolution
+    grids, masks = np.zeros((views, r, r, r)), np.zeros((views, image_size, image_size))
+    counts = np.zeros(views)
+    for batch in ds:
+        view = batch["view"].numpy()
+        np.add.at(grids, view, batch["voxels"].numpy())
+        np.add.at(masks, view, batch["mask"].numpy()[..., 0])
+        np.add.at(counts, view, 1)
+    if not counts.any():
+        raise ValueError(f"no examples in {data} ({split})")
+    counts = np.maximum(counts, 1)
+    return (grids / counts[:, None, None, None]).astype(np.float32), (masks / counts[:, None, None]).astype(np.float32)
+
+
+def score_mean_shape(data, split="test", *, train_split="train", image_size=64, batch_size=64,
+                     thresholds=(0.3, 0.4, 0.5), categories=()):
+    """The report of `mean_shape` on `split` (the layout of `CycleGANTask.evaluate`'s)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tf3d.data import pipeline
+    from tf3d.metrics.iou_report import IoUReport
+    from tf3d.metrics.silhouette_iou import silhouette_iou
+    from tf3d.metrics.voxel_iou import voxel_iou
+
+    grids, masks = mean_shapes(data, train_split, image_size=image_size, batch_size=batch_size, categories=categories)
+    logits = np.log(np.clip(grids, _EPS, 1 - _EPS) / np.clip(1 - grids, _EPS, 1))  # [V, R, R, R]
+    voxels_report, silhouette_report = IoUReport(thresholds), IoUReport([0.5])
+    ds = pipeline.make_dataset(pipeline.resolve(data, split), split, batch_size=batch_size, training=False,
+                               views="all", image_size=image_size, categories=categories, with_metadata=True,
+                               with_masks=True)
+    for batch in ds:
+        view = batch["view"].numpy()
+        names = batch["category"].numpy()
+        voxels_report.add(names, {t: voxel_iou(batch["voxels"], tf.constant(logits[view]), t).numpy()
+                                  for t in thresholds})
+        silhouette_report.add(names, {0.5: silhouette_iou(batch["mask"][..., 0], tf.constant(masks[view])).numpy()})
+    return dict(voxels_report.result(), silhouettes=silhouette_report.result(), data=data, split=split,
+                train_split=train_split, baseline="mean_shape")
+
+
+def main(argv=None):
+    parser = cli.parser("python -m tf3d.baselines", __doc__.split("\n")[0])
+    parser.add_argument("baseline", choices=["mean_shape"], help="the trivial predictor to score")
+    parser.add_argument("--data", required=True, help="dataset directory or shard glob")
+    parser.add_argument("--split", default="test", help="split to score (default: test)")
+    parser.add_argument("--train-split", default="train", help="split the means are taken over (default: train)")
+    parser.add_argument("--image-size", type=int, default=64, help="mask side in pixels (default: 64)")
+    parser.add_argument("--categories", nargs="*", default=[], help="categories (default: all)")
+    parser.add_argument("--out", help="also write the report to this JSON file")
+    args = parser.parse_args(argv)
+
+    def body(a):
+        from tf3d import runs
+        from tf3d.metrics.iou_report import format_table
+
+        thresholds = [0.3, 0.4, 0.5]
+        report = score_mean_shape(a.data, a.split, train_split=a.train_split, image_size=a.image_size,
+                                  thresholds=thresholds, categories=a.categories)
+        print(f"mean shape per view (means over {a.data} [{a.train_split}]) on [{a.split}]:")
+        print(f"image -> voxels (voxel IoU):\n{format_table(report, thresholds)}")
+        print(f"voxels -> image (mean mask per view; silhouette IoU):\n{format_table(report['silhouettes'], [0.5])}")
+        if a.out:
+            runs.write_json(a.out, report)
+            print(f"scores: {a.out}")
+
+    return cli.run(body, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
