@@ -10,6 +10,7 @@ a shard processor, and `pipelines.shards.build_dataset` writes the shards and
     python -m pipelines.build r2n2 --renderings PATH --voxels PATH --out DIR
     python -m pipelines.build voxels --root PATH --format binvox --category chair --front +X --out DIR
     python -m pipelines.build synthetic --out DIR --runner direct --workers 2   # on Apache Beam
+    python -m pipelines.build shaded --out data/shaded     # lit images + GT depth/normals (pipelines.shaded)
 
 Mesh sources (synthetic, ShapeNet) go through one path, `process_mesh_shard`
 (voxel-only datasets, `pipelines.voxel_source`, make a mesh of each grid and
@@ -48,6 +49,7 @@ SOURCES = {
     "shapenet": "pipelines.shapenet",
     "r2n2": "pipelines.r2n2",
     "voxels": "pipelines.voxel_source",
+    "shaded": "pipelines.shaded",
 }
 DEFAULT_CHAIRS = 1000
 DEFAULT_TABLES = 1000
@@ -276,7 +278,7 @@ def _parser():
                          help="show TensorFlow's start-up and C++ log lines")
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show the traceback of an error")
-        if name != "r2n2":
+        if name not in ("r2n2", "shaded"):  # shaded renders no voxels: its own options
             add_mesh_arguments(sub)
         module.add_arguments(sub)
     return parser
