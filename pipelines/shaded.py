@@ -8,16 +8,22 @@ cube, given a smooth, left-right symmetric per-vertex albedo, and rendered
 elevation `--elevation` +- `--elevation-jitter`) under a directional light
 drawn anew for every image plus ambient light, by Cycles set up as pure
 Lambertian shading (`blender/render_lambertian.py --batch`: no shadows, no
-interreflection). The ground truth of the same camera comes from
-`tf3d.ops.rasterize` of the same mesh: depth along the optical axis, face
-normals in the camera frame turned towards the camera (the side Cycles
-lights), and the interpolated albedo. Record format: `tf3d.data.shaded_records`.
+interreflection). A flat wall of uniform albedo stands `--wall` behind the
+object's centre (facing the front, +Z) and fills the frame, so that, as in
+Unsup3D's tightly cropped faces, every pixel is lit surface: over a black
+background, a reconstruction loss with confidence maps can be met by
+predicting black everywhere. The ground truth of the same camera comes
+from `tf3d.ops.rasterize` of the same scene: depth along the optical axis,
+face normals in the camera frame turned towards the camera (the side Cycles
+lights), the interpolated albedo, and the object's mask (the pixels whose
+visible face is the object's). Record format: `tf3d.data.shaded_records`.
 
 Lights (camera frame, as Unsup3D parameterizes them): direction towards the
 light `normalize(x, y, -1)` with x, y uniform in [-`--light-spread`,
 `--light-spread`] (-z points at the camera), ambient uniform in [0.2, 0.45],
 diffuse uniform in [0.5, 0.7]; albedo `a + b * height` with a in [0.45, 0.75]
-and b in [-0.25, 0.25] (height from 0 at the bottom to 1 at the top).
+and b in [-0.25, 0.25] (height from 0 at the bottom to 1 at the top); the
+wall's albedo uniform in [0.25, 0.45].
 
     python -m pipelines.build shaded --out data/shaded --num-chairs 200 --num-tables 200
     python -m pipelines.build shaded --out /tmp/s --num-chairs 4 --num-tables 4 --views 2 --workers 1
@@ -48,6 +54,8 @@ AMBIENT = (0.2, 0.45)
 DIFFUSE = (0.5, 0.7)
 ALBEDO_BASE = (0.45, 0.75)
 ALBEDO_SLOPE = (-0.25, 0.25)
+WALL_ALBEDO = (0.25, 0.45)
+WALL_HALF_SIZE = 2.5  # fills a 30 degree view from 2.5 away at every jittered view
 
 
 def add_arguments(parser):
@@ -66,6 +74,9 @@ def add_arguments(parser):
     parser.add_argument("--light-spread", type=float, default=1.0,
                         help="light direction (x, y, -1) normalized, x and y uniform in +-spread")
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (anti-aliasing)")
+    parser.add_argument("--wall", type=float, default=0.6,
+                        help="distance of the wall behind the object's centre (normalized units); 0: no wall, "
+                             "a black background")
     parser.add_argument("--renderer", choices=("auto", "bpy", "blender"), default="auto",
                         help="bpy module, blender binary, or auto (bpy if importable)")
 
@@ -117,8 +128,9 @@ def _draw(rng, args):
     return azimuth, elevation, np.concatenate([[rng.uniform(*AMBIENT), rng.uniform(*DIFFUSE)], direction])
 
 
-def ground_truth(vertices, faces, albedo, intrinsic, extrinsic, image_size):
-    """Depth `[S, S]`, camera-frame normals `[S, S, 3]` and albedo `[S, S]` of one view (0 off the mesh).
+def ground_truth(vertices, faces, albedo, intrinsic, extrinsic, image_size, object_faces=None):
+    """Depth `[S, S]`, camera-frame normals `[S, S, 3]`, albedo `[S, S]` (0 off the mesh) and the
+    bool mask `[S, S]` of the pixels whose visible face is among the first `object_faces` (None: all).
 
     Normals are the faces' own (the synthetic meshes are flat parts, rendered
     flat), turned towards the camera as Cycles turns them to light a face.
@@ -143,7 +155,20 @@ def ground_truth(vertices, faces, albedo, intrinsic, extrinsic, image_size):
     normal = np.where((np.sum(normal * rays, -1) > 0)[..., None], -normal, normal)
     normal = np.where(seen[..., None], normal, 0.0)
     albedo_map = interpolate(tf.constant(albedo[None, :, None], tf.float32), fragments)[0, ..., 0].numpy()
-    return depth.astype(np.float32), normal.astype(np.float32), np.where(seen, albedo_map, 0.0).astype(np.float32)
+    face_ids = fragments.face_ids[0].numpy()
+    mask = seen if object_faces is None else seen & (face_ids < object_faces)
+    return (depth.astype(np.float32), normal.astype(np.float32), np.where(seen, albedo_map, 0.0).astype(np.float32),
+            mask)
+
+
+def _add_wall(vertices, faces, albedo, distance, wall_albedo):
+    """The scene: the object's mesh with a square wall at z = -distance appended (its two faces last)."""
+    h = WALL_HALF_SIZE
+    wall = np.array([[-h, -h, -distance], [h, -h, -distance], [h, h, -distance], [-h, h, -distance]])
+    n = len(vertices)
+    wall_faces = np.array([[n, n + 1, n + 2], [n, n + 2, n + 3]])
+    return (np.concatenate([vertices, wall]), np.concatenate([faces, wall_faces]),
+            np.concatenate([albedo, np.full(4, wall_albedo)]))
 
 
 def _albedo(vertices, rng):
@@ -175,6 +200,9 @@ def _process_shard(job):
                 skipped.append({"model_id": model_id, "reason": str(exc)})
                 continue
             albedo = _albedo(vertices, rng)
+            object_faces = len(faces)
+            if args.wall > 0:
+                vertices, faces, albedo = _add_wall(vertices, faces, albedo, args.wall, rng.uniform(*WALL_ALBEDO))
             views = []
             for _ in range(args.views):
                 azimuth, elevation, light = _draw(rng, args)
@@ -187,7 +215,7 @@ def _process_shard(job):
             mesh_path = os.path.join(tmp, f"{index:05d}.npz")
             np.savez(mesh_path, vertices=vertices, faces=faces, albedo=albedo)
             models.append({"mesh": mesh_path, "views": views, "out": os.path.join(tmp, f"{index:05d}.npy")})
-            prepared.append((model_id, category, vertices, faces, albedo, views))
+            prepared.append((model_id, category, vertices, faces, albedo, views, object_faces))
         batch_path = os.path.join(tmp, "batch.json")
         with open(batch_path, "w") as fh:
             json.dump({"viewpoints": viewpoints.to_dict(), "samples": args.samples, "models": models}, fh)
@@ -201,16 +229,16 @@ def _process_shard(job):
             raise render.RenderError(f"Blender failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
         count = 0
         with tf.io.TFRecordWriter(path + ".tmp") as writer:
-            for model, (model_id, category, vertices, faces, albedo, views) in zip(models, prepared):
+            for model, (model_id, category, vertices, faces, albedo, views, object_faces) in zip(models, prepared):
                 renders = np.load(model["out"])  # [K, S, S, 2]: premultiplied intensity, alpha
                 for view_index, (view, rendered) in enumerate(zip(views, renders)):
                     extrinsic = np.asarray(view["extrinsics"])
-                    depth, normal, albedo_map = ground_truth(vertices, faces, albedo, k, extrinsic,
-                                                             viewpoints.image_size)
+                    depth, normal, albedo_map, mask = ground_truth(vertices, faces, albedo, k, extrinsic,
+                                                                   viewpoints.image_size, object_faces)
                     to_u8 = lambda x: np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)  # noqa: E731
                     writer.write(shaded_records.encode_example(
                         model_id=model_id, category=category, view=view_index, image=to_u8(rendered[..., 0]),
-                        mask=to_u8(rendered[..., 1]), depth=depth, normal=normal, albedo=albedo_map,
+                        mask=to_u8(mask), depth=depth, normal=normal, albedo=albedo_map,
                         light=view["light"], azimuth=view["azimuth"], elevation=view["elevation"],
                         intrinsics=k, extrinsics=extrinsic))
                     count += 1
@@ -226,7 +254,7 @@ class _Args:
 
 
 _WORKER_KEYS = ("seed", "views", "image_size", "fov", "elevation", "elevation_jitter", "azimuth_jitter",
-                "light_spread", "samples", "renderer")
+                "light_spread", "samples", "renderer", "wall")
 
 
 def build(args):
@@ -274,7 +302,9 @@ def build(args):
             "views_per_model": args.views, "viewpoints": _viewpoints(args).to_dict(),
             "jitter": {"azimuth": args.azimuth_jitter, "elevation": args.elevation_jitter},
             "light": {"ambient": list(AMBIENT), "diffuse": list(DIFFUSE), "spread": args.light_spread},
-            "albedo": {"base": list(ALBEDO_BASE), "slope": list(ALBEDO_SLOPE)},
+            "albedo": {"base": list(ALBEDO_BASE), "slope": list(ALBEDO_SLOPE),
+                       "wall": list(WALL_ALBEDO) if args.wall > 0 else None},
+            "wall": args.wall,
             "splits": splits, "categories": categories,
             "num_records": sum(e["num_records"] for e in splits.values()),
             "skipped": skipped, "num_skipped": len(skipped),

@@ -17,11 +17,13 @@ camera frame is OpenCV's: x right, y down, z forward, away from the camera):
     category      bytes        e.g. b"chair"
     view          int64        index of the image among its model's
     image_size    int64        S
-    image         bytes        8-bit grayscale PNG: linear intensity over a black background
-    mask          bytes        8-bit grayscale PNG: alpha coverage (255 = covered)
-    depth         bytes        float32 [S, S] raw: depth along the optical axis, 0 off the object
+    image         bytes        8-bit grayscale PNG: linear intensity (object, the wall behind it
+                               if the build has one, black where nothing is seen)
+    mask          bytes        8-bit grayscale PNG: 255 where the object (not the wall) is seen
+    depth         bytes        float32 [S, S] raw: depth along the optical axis of the surface seen
+                               (object or wall), 0 where nothing is
     normal        bytes        float32 [S, S, 3] raw: unit normals in the camera frame, turned
-                               towards the camera (n . p < 0 for the point p seen), 0 off the object
+                               towards the camera (n . p < 0 for the point p seen), 0 where nothing is
     albedo        bytes        float32 [S, S] raw: the reflectance the image was rendered with
     light         float x 5    ambient, diffuse, unit direction towards the light (camera frame)
     azimuth       float        degrees (`conventions`: 0 looks at the front from +Z)
@@ -32,7 +34,8 @@ camera frame is OpenCV's: x right, y down, z forward, away from the camera):
 The image is Lambert's law with an ambient term, no shadows:
 `image = albedo * (ambient + diffuse * max(0, normal . direction))`
 (`blender/render_lambertian.py`), which `tests/test_shaded.py` checks on
-every pixel the ground truth covers.
+every pixel the ground truth covers. Scores of shape (SIDE, MAD) are taken
+on the object's mask.
 """
 
 import glob

@@ -13,7 +13,7 @@ flipped left-right must also explain the image (eq. 6), with weight
 
 (`tf3d.losses.photometric`) over the pixels both reconstructions cover,
 eroded by two pixels. `test_step` adds, from the records' ground truth,
-SIDE and MAD (`tf3d.metrics.shape_errors`) on the object's pixels.
+SIDE and MAD (`tf3d.metrics.shape_errors`) on the object's pixels (its mask).
 
 Parameter ranges follow Unsup3D's: depth `min + (1 + tanh(d - mean d)) / 2
 (max - min)` with a two-pixel left and right border held at 0.7 max + 0.3
@@ -195,7 +195,7 @@ class PhotoGeometricAutoencoder(keras.Model):
     def test_step(self, data):
         images = data["image"]
         total, terms, recon = self._objective(images, training=False)
-        mask = tf.cast((data["depth"] > 0) & recon["mask"], tf.float32)
+        mask = tf.cast((data["mask"][..., 0] > 0.5) & recon["mask"], tf.float32)  # the object's pixels
         side = shape_errors.side(tf.where(recon["mask"], recon["depth"], 1.0), data["depth"], mask)
         mad = shape_errors.mad(recon["normal"], data["normal"], mask)
         has = tf.reduce_sum(mask, axis=[1, 2]) > 0

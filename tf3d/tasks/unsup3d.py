@@ -210,7 +210,7 @@ class Unsup3DTask(Task):
                 keep = np.isin(batch["category"].numpy().astype(str), categories)
             recon = reconstruct(batch["image"])
             gt_depth, gt_normal = batch["depth"].numpy(), batch["normal"].numpy()
-            gt_mask = gt_depth > 0
+            gt_mask = batch["mask"].numpy()[..., 0] > 0.5  # the object, not the wall behind it
             seen = recon["recon_mask"].numpy()
             interior = tf.nn.max_pool2d(tf.cast(~gt_mask, tf.float32)[..., None], 3, 1, "SAME")[..., 0].numpy() == 0
             depth = np.where(seen, recon["recon_depth"].numpy(), 1.0)
@@ -219,8 +219,8 @@ class Unsup3DTask(Task):
                 "unsup3d": (depth, recon["recon_normal"].numpy()),
                 "constant": (np.full_like(gt_depth, centre), np.broadcast_to([0.0, 0.0, -1.0], gt_normal.shape)),
                 "ellipsoid": (ellipsoid, photo_renderer.depth_normals(ellipsoid, k).numpy()),
-                "gt_depth_normals": (np.where(gt_mask, gt_depth, 1.0),
-                                     photo_renderer.depth_normals(np.where(gt_mask, gt_depth, centre), k).numpy())}
+                "gt_depth_normals": (np.where(gt_depth > 0, gt_depth, 1.0),
+                                     photo_renderer.depth_normals(np.where(gt_depth > 0, gt_depth, centre), k).numpy())}
             for where, mask in (("object", gt_mask & seen), ("interior", interior & seen)):
                 has = keep & (mask.sum(axis=(1, 2)) > 0)
                 m = mask.astype(np.float32)
