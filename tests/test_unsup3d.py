@@ -157,6 +157,9 @@ def test_unsup3d_objective_decreases_and_perceptual_with_random_vgg():
     assert np.isfinite(float(terms["perceptual"])) and float(terms["perceptual"]) != 0.0
     grads = tape.gradient(terms["perceptual"], model.depth_net.trainable_variables)
     assert any(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
+    smooth = _model(depth_smoothness=1.0)
+    total_smooth, smooth_terms, _ = smooth._objective(images, training=True)
+    assert float(smooth_terms["smoothness"]) > 0
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     first = float(total)
     for _ in range(8):

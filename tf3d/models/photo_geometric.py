@@ -10,7 +10,10 @@ flipped left-right must also explain the image (eq. 6), with weight
 
     L = photometric(I, Î) + flip_weight * photometric(I, Î_flip)
         + perceptual_weight * (perceptual(I, Î) + flip_weight * perceptual(I, Î_flip))
+        + depth_smoothness * mean |grad d|
 
+(`tf3d.losses.photometric`; the last term, total variation of the canonical
+depth, is GAN2Shape's smoothness term, off by default as in Unsup3D)
 (`tf3d.losses.photometric`) over the pixels both reconstructions cover,
 eroded by two pixels. `test_step` adds, from the records' ground truth,
 SIDE and MAD (`tf3d.metrics.shape_errors`) on the object's pixels (its mask).
@@ -55,6 +58,7 @@ class PhotoGeometricAutoencoder(keras.Model):
       perceptual_weight: weight of the VGG16 relu3_3 term (0: off).
       perceptual_weights: None (random VGG16) or a path to its ImageNet `.h5`.
       use_confidence: scale errors by the confidence maps (Unsup3D's default) or not.
+      depth_smoothness: weight of the canonical depth's total variation (0: off).
 
     Call arguments:
       images: `[B, S, S, 1]` in [0, 1].
@@ -65,7 +69,8 @@ class PhotoGeometricAutoencoder(keras.Model):
 
     def __init__(self, image_size=64, intrinsics=None, min_depth=2.0, max_depth=3.0, rotation_centre=2.5,
                  rotation_range=60.0, xy_translation=0.1, z_translation=0.0, nf=16, zdim=128, flip_weight=0.5,
-                 perceptual_weight=0.0, perceptual_weights=None, use_confidence=True, **kwargs):
+                 perceptual_weight=0.0, perceptual_weights=None, use_confidence=True, depth_smoothness=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if intrinsics is None:
             raise ValueError("intrinsics [3, 3] are required (the dataset's camera)")
@@ -80,6 +85,7 @@ class PhotoGeometricAutoencoder(keras.Model):
         self.perceptual_weight = float(perceptual_weight)
         self.perceptual_weights = perceptual_weights
         self.use_confidence = bool(use_confidence)
+        self.depth_smoothness = float(depth_smoothness)
         s = self.image_size
         self.depth_net = unsup3d_networks.encoder_decoder(s, nf, zdim, 1, name="depth")
         self.albedo_net = unsup3d_networks.encoder_decoder(s, nf, zdim, 1, name="albedo")
@@ -87,7 +93,7 @@ class PhotoGeometricAutoencoder(keras.Model):
         self.light_net = unsup3d_networks.vector_encoder(s, 4, nf, name="light")
         self.confidence_net = unsup3d_networks.confidence_net(s, nf, zdim, name="confidence")
         self.vgg = photometric.vgg16_relu3_3(s, perceptual_weights) if self.perceptual_weight > 0 else None
-        names = ("loss", "photometric", "photometric_flip", "perceptual", "side", "mad")
+        names = ("loss", "photometric", "photometric_flip", "perceptual", "smoothness", "side", "mad")
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
     @property
@@ -163,11 +169,14 @@ class PhotoGeometricAutoencoder(keras.Model):
         for branch, _ in branches[1:]:
             valid = valid * tf.cast(branch["mask"], images.dtype)[..., None]
         valid = tf.stop_gradient(_erode(valid, 2))
-        terms = {"photometric": 0.0, "photometric_flip": 0.0, "perceptual": 0.0}
+        depth = factors["depth"]
+        smoothness = (tf.reduce_mean(tf.abs(depth[:, 1:] - depth[:, :-1]))
+                      + tf.reduce_mean(tf.abs(depth[:, :, 1:] - depth[:, :, :-1])))
+        terms = {"photometric": 0.0, "photometric_flip": 0.0, "perceptual": 0.0, "smoothness": smoothness}
         target_features = None
         if self.vgg is not None:
             target_features = tf.stop_gradient(self.vgg(images, training=False))
-        total = 0.0
+        total = self.depth_smoothness * smoothness
         for branch, index in branches:
             weight = 1.0 if index == 0 else self.flip_weight
             sigma = factors["sigma"][..., index:index + 1] if self.use_confidence else None
@@ -215,4 +224,4 @@ class PhotoGeometricAutoencoder(keras.Model):
                     rotation_range=self.rotation_range, xy_translation=self.xy_translation,
                     z_translation=self.z_translation, nf=self.nf, zdim=self.zdim, flip_weight=self.flip_weight,
                     perceptual_weight=self.perceptual_weight, perceptual_weights=self.perceptual_weights,
-                    use_confidence=self.use_confidence)
+                    use_confidence=self.use_confidence, depth_smoothness=self.depth_smoothness)

@@ -48,6 +48,7 @@ class Unsup3DLossConfig:
     perceptual: float = 0.0  # weight of the VGG16 relu3_3 term; off: no ImageNet weights here (random VGG)
     perceptual_weights: typing.Optional[str] = None  # VGG16 notop .h5 with ImageNet weights; None: random
     confidence: bool = True  # scale the errors by the predicted confidence maps
+    depth_smoothness: float = 0.0  # weight of the canonical depth's total variation (GAN2Shape's term; Unsup3D has none)
 
 
 @dataclasses.dataclass
@@ -76,7 +77,8 @@ class Unsup3DConfig(config_lib.TaskConfig):
             raise config_lib.ConfigError(f"task.model.rotation_range must be in [0, 180], got {m.rotation_range}")
         for where, value in (("task.model.xy_translation", m.xy_translation),
                              ("task.model.z_translation", m.z_translation),
-                             ("task.loss.flip_weight", loss.flip_weight), ("task.loss.perceptual", loss.perceptual)):
+                             ("task.loss.flip_weight", loss.flip_weight), ("task.loss.perceptual", loss.perceptual),
+                             ("task.loss.depth_smoothness", loss.depth_smoothness)):
             if value < 0:
                 raise config_lib.ConfigError(f"{where} must be >= 0, got {value}")
 
@@ -157,7 +159,7 @@ class Unsup3DTask(Task):
             rotation_centre=m.rotation_centre, rotation_range=m.rotation_range, xy_translation=m.xy_translation,
             z_translation=m.z_translation, nf=m.nf, zdim=m.zdim, flip_weight=loss.flip_weight,
             perceptual_weight=loss.perceptual, perceptual_weights=loss.perceptual_weights,
-            use_confidence=loss.confidence)
+            use_confidence=loss.confidence, depth_smoothness=loss.depth_smoothness)
         model.build((None, size, size, 1))
         return model
 
