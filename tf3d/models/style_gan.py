@@ -81,7 +81,8 @@ class ModulatedConv2D(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="tf3d")
 class NoiseAndConstant(keras.layers.Layer):
     """The synthesis network's learned constant (`[B, 4, 4, C]` from w's batch) or per-pixel noise scaled by a
-    learned per-channel strength (`mode="noise"`)."""
+    learned per-channel strength (`mode="noise"`), added while training only, so that a trained generator
+    is a deterministic function of its styles (what GAN inversion needs)."""
 
     def __init__(self, channels, mode="noise", **kwargs):
         super().__init__(**kwargs)
@@ -93,9 +94,11 @@ class NoiseAndConstant(keras.layers.Layer):
         else:
             self.strength = self.add_weight(name="strength", shape=(self.channels,), initializer="zeros")
 
-    def call(self, x):
+    def call(self, x, training=False):
         if self.mode == "constant":
             return tf.tile(self.const, [tf.shape(x)[0], 1, 1, 1])
+        if not training:
+            return x
         noise = tf.random.normal(tf.concat([tf.shape(x)[:3], [1]], 0))
         return x + noise * self.strength
 

@@ -154,8 +154,13 @@ class Unsup3DTask(Task):
 
         m, loss = self.config.task.model, self.config.task.loss
         size = int(dataset_info["image_size"])
+        intrinsics = dataset_info.get("intrinsics")
+        if intrinsics is None:  # data without a shaded build's camera: the default field of view
+            from tf3d import conventions
+
+            intrinsics = conventions.intrinsics(conventions.DEFAULT_VIEWPOINTS.fov, size).tolist()
         model = PhotoGeometricAutoencoder(
-            image_size=size, intrinsics=dataset_info["intrinsics"], min_depth=m.min_depth, max_depth=m.max_depth,
+            image_size=size, intrinsics=intrinsics, min_depth=m.min_depth, max_depth=m.max_depth,
             rotation_centre=m.rotation_centre, rotation_range=m.rotation_range, xy_translation=m.xy_translation,
             z_translation=m.z_translation, nf=m.nf, zdim=m.zdim, flip_weight=loss.flip_weight,
             perceptual_weight=loss.perceptual, perceptual_weights=loss.perceptual_weights,
