@@ -11,6 +11,7 @@ a shard processor, and `pipelines.shards.build_dataset` writes the shards and
     python -m pipelines.build voxels --root PATH --format binvox --category chair --front +X --out DIR
     python -m pipelines.build synthetic --out DIR --runner direct --workers 2   # on Apache Beam
     python -m pipelines.build rooms --out data/rooms --num-scenes 1000   # 12-class room scenes (pipelines.rooms)
+    python -m pipelines.build shaded --out data/shaded     # lit images + GT depth/normals (pipelines.shaded)
 
 Mesh sources (synthetic, ShapeNet) go through one path, `process_mesh_shard`
 (voxel-only datasets, `pipelines.voxel_source`, make a mesh of each grid and
@@ -50,6 +51,7 @@ SOURCES = {
     "r2n2": "pipelines.r2n2",
     "voxels": "pipelines.voxel_source",
     "rooms": "pipelines.rooms.build",
+    "shaded": "pipelines.shaded",
 }
 DEFAULT_CHAIRS = 1000
 DEFAULT_TABLES = 1000
@@ -312,7 +314,7 @@ def _parser():
                          help="show TensorFlow's start-up and C++ log lines")
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show the traceback of an error")
-        if name not in ("r2n2", "rooms"):
+        if name not in ("r2n2", "rooms", "shaded"):  # rooms and shaded have their own options
             add_mesh_arguments(sub)
         module.add_arguments(sub)
     return parser

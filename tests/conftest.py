@@ -153,3 +153,17 @@ def synthetic_dataset(tmp_path_factory):
     if result.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return out
+
+
+@pytest.fixture(scope="session")
+def shaded_dataset(tmp_path_factory):
+    """Directory of a tiny real shaded build (`pipelines.build shaded`): 6 chairs + 6 tables, 2 images each,
+    64 px, 4 Cycles samples; every split has models."""
+    out = str(tmp_path_factory.mktemp("shaded") / "data")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, "-m", "pipelines.build", "shaded", "--out", out, "--num-chairs", "6",
+               "--num-tables", "6", "--views", "2", "--samples", "4", "--workers", "1", "--quiet"]
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return out
