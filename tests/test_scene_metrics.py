@@ -1,5 +1,7 @@
 """Scene IoU and average precision against hand-computed values."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,24 @@ def test_reconstruction_loss_by_hand():
         scene_reconstruction_loss(np.zeros((1, 1, 1, 1)), p, [1.0, 3.0], gamma=1.0)
     # rarer classes weigh more: ((1 - f) / f) ** 0.25
     np.testing.assert_allclose(class_weights([0.5, 1 / 17]), [1.0, 2.0], rtol=1e-6)
+
+
+def test_scene_mode_baseline_scores_a_constant_layout_perfectly(tmp_path):
+    from tf3d import baselines
+
+    shape = (8, 4, 8)
+    layout = np.zeros(shape, np.uint8)
+    layout[:, 0] = 2  # floor
+    layout[0] = 3  # a wall
+    for split, n in (("train", 3), ("test", 2)):
+        os.makedirs(tmp_path / split)
+        for i in range(n):
+            grid = layout.copy()
+            if split == "train" and i == 0:
+                grid[4, 2, 4] = 5  # one stray chair voxel: outvoted by the other two scenes
+            np.save(tmp_path / split / f"{split}{i}.npy", grid)
+    report = baselines.score_scene_mode(str(tmp_path), "test")
+    iou = dict(zip(report["classes"], report["iou"]))
+    assert iou["floor"] == 1.0 and iou["wall"] == 1.0 and iou["empty"] == 1.0
+    ap = dict(zip(report["classes"], report["ap"]))
+    assert ap["floor"] == pytest.approx(1.0) and ap["wall"] == pytest.approx(1.0)
