@@ -617,22 +617,21 @@ def main(argv):
                          "(pip install 'bpy==4.5.*' on Python 3.11)\n")
         return 2
     camera, engine_id = setup_scene(viewpoints, engine, supersample, edges)
-    failed, failed_meshes, start = 0, set(), time.perf_counter()
+    failed, start = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tf3d_render_", dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as scratch:
         for mesh_path, out_dir, settings in jobs:
             try:
                 render_one(mesh_path, out_dir, camera, viewpoints, engine_id, supersample, scratch, in_place,
                            settings, edges)
             except MeshError as e:
-                failed += 1
-                failed_meshes.add(mesh_path)
+                failed.append(mesh_path)
                 sys.stderr.write(f"render_aligned: FAILED {mesh_path}: {e}\n")
                 sys.stderr.flush()
                 continue
             print(f"render_aligned: {mesh_path} -> {out_dir}", flush=True)
     seconds = time.perf_counter() - start
-    rendered = sum(len(s.get("azimuths", viewpoints.azimuths)) for m, _, s in jobs if m not in failed_meshes)
-    print(f"render_aligned: {len(jobs) - failed}/{len(jobs)} meshes, {rendered} images in {seconds:.2f} s "
+    rendered = sum(len(s.get("azimuths", viewpoints.azimuths)) for m, _, s in jobs if m not in failed)
+    print(f"render_aligned: {len(jobs) - len(failed)}/{len(jobs)} meshes, {rendered} images in {seconds:.2f} s "
           f"({rendered / max(seconds, 1e-9):.1f} images/s, {engine_id}, supersample {supersample}, "
           f"{viewpoints.image_size} px, Blender {bpy.app.version_string})", flush=True)
     return 1 if failed else 0

@@ -147,6 +147,33 @@ def split_files(directory, split):
     return files
 
 
+def fit_datasets(info, data, train, evaluation):
+    """What a task on a shaded build feeds `fit()`: `(train, val, steps_per_epoch, val_steps)`.
+
+    Args:
+      info: the build's `read_info`.
+      data, train, evaluation: the experiment's `data`, `train` and `eval` config sections.
+
+    Returns:
+      the repeating shuffled training batches, the validation batches (all of
+      them, or `train.val_batches`), the steps of an epoch (`train.steps_per_epoch`
+      or one pass) and the validation steps.
+    """
+    import math
+
+    def count(split):
+        return info["splits"].get(split, {}).get("num_records", 0)
+
+    train_ds = make_dataset(data.dir, data.train_split, batch_size=train.batch_size, training=True,
+                            seed=train.seed, shuffle_buffer=data.shuffle_buffer)
+    val_ds = make_dataset(data.dir, data.val_split, batch_size=evaluation.batch_size, training=False)
+    val_steps = math.ceil(count(data.val_split) / evaluation.batch_size)
+    if train.val_batches:
+        val_steps = min(val_steps, train.val_batches)
+    steps = train.steps_per_epoch or max(1, count(data.train_split) // train.batch_size)
+    return train_ds, val_ds.take(val_steps), steps, val_steps
+
+
 def make_dataset(directory, split, *, batch_size, training, seed=None, shuffle_buffer=512):
     """Batched parsed records of one split: repeated and shuffled when `training`."""
     import tensorflow as tf

@@ -167,18 +167,10 @@ class CycleGANTask(PairedTask):
                       critic_optimizer=keras.optimizers.Adam(task.critic_learning_rate, beta_1=task.beta_1,
                                                              beta_2=task.beta_2))
 
-    def callbacks(self, model, inputs, run):
-        from tf3d.data import pipeline
+    def _preview_class(self):
         from tf3d.training.cycle_previews import CyclePreviews
-        from tf3d.training.previews import pick_examples
 
-        d = self.config.data
-        candidates = pipeline.make_dataset(self._val_source, d.val_split, batch_size=64, training=False,
-                                           views="first", with_metadata=True, **self._pipeline_options())
-        chosen = pick_examples(candidates, self.config.train.num_previews)
-        elevation = (inputs.dataset_info.get("viewpoints") or {}).get("elevation", 30.0)
-        return [CyclePreviews(chosen["image"], chosen["voxels"], f"{run.logs}/previews", run.previews,
-                              elevation=elevation)]
+        return CyclePreviews
 
     def describe(self, model, inputs):
         t = self.config.task

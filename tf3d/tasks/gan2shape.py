@@ -62,25 +62,16 @@ class GAN2ShapeTask(Task):
     config_class = GAN2ShapeConfig
 
     def build_inputs(self, input_context=None):
-        import math
-
         from tf3d import cli
         from tf3d.data import shaded_records
 
-        d, t, e = self.config.data, self.config.train, self.config.eval
+        d = self.config.data
         try:
             info = shaded_records.read_info(d.dir)
         except (FileNotFoundError, ValueError) as error:
             raise cli.UserError(str(error)) from None
-        count = lambda split: info["splits"].get(split, {}).get("num_records", 0)  # noqa: E731
-        train = shaded_records.make_dataset(d.dir, d.train_split, batch_size=t.batch_size, training=True,
-                                            seed=t.seed, shuffle_buffer=d.shuffle_buffer)
-        val = shaded_records.make_dataset(d.dir, d.val_split, batch_size=e.batch_size, training=False)
-        val_steps = math.ceil(count(d.val_split) / e.batch_size)
-        if t.val_batches:
-            val_steps = min(val_steps, t.val_batches)
-        steps = t.steps_per_epoch or max(1, count(d.train_split) // t.batch_size)
-        return Inputs(train=_resized(train, d.image_size), val=_resized(val, d.image_size).take(val_steps),
+        train, val, steps, val_steps = shaded_records.fit_datasets(info, d, self.config.train, self.config.eval)
+        return Inputs(train=_resized(train, d.image_size), val=_resized(val, d.image_size),
                       steps_per_epoch=steps, val_steps=val_steps,
                       dataset_info={"name": info["name"], "image_size": d.image_size, "source": d.dir})
 

@@ -152,17 +152,23 @@ class PairedTask(Task):
     def monitor(self):
         return f"val_iou_{self.config.eval.monitor_threshold:g}", "max"
 
+    def _preview_class(self):
+        """The callback drawing validation examples each epoch (`training.previews.VoxelPreviews`'s signature)."""
+        from tf3d.training.previews import VoxelPreviews
+
+        return VoxelPreviews
+
     def callbacks(self, model, inputs, run):
         from tf3d.data import pipeline
-        from tf3d.training.previews import VoxelPreviews, pick_examples
+        from tf3d.training.previews import pick_examples
 
         d = self.config.data
         candidates = pipeline.make_dataset(self._val_source, d.val_split, batch_size=64, training=False,
                                            views="first", with_metadata=True, **self._pipeline_options())
         chosen = pick_examples(candidates, self.config.train.num_previews)
         elevation = (inputs.dataset_info.get("viewpoints") or {}).get("elevation", 30.0)
-        return [VoxelPreviews(chosen["image"], chosen["voxels"], f"{run.logs}/previews", run.previews,
-                              elevation=elevation)]
+        return [self._preview_class()(chosen["image"], chosen["voxels"], f"{run.logs}/previews", run.previews,
+                                      elevation=elevation)]
 
     def describe(self, model, inputs):
         return (f"{self.name}: {model.count_params():,} parameters, loss {self.config.task.loss.name} "

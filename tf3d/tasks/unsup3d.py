@@ -20,7 +20,6 @@ references computed on the same pixels:
 """
 
 import dataclasses
-import math
 import typing
 
 import numpy as np
@@ -132,21 +131,14 @@ class Unsup3DTask(Task):
         from tf3d import conventions
         from tf3d.data import shaded_records
 
-        d, t, e = self.config.data, self.config.train, self.config.eval
+        d = self.config.data
         info = self._info(d.dir)
-        count = lambda split: info["splits"].get(split, {}).get("num_records", 0)  # noqa: E731
-        train = shaded_records.make_dataset(d.dir, d.train_split, batch_size=t.batch_size, training=True,
-                                            seed=t.seed, shuffle_buffer=d.shuffle_buffer)
-        val = shaded_records.make_dataset(d.dir, d.val_split, batch_size=e.batch_size, training=False)
-        val_steps = math.ceil(count(d.val_split) / e.batch_size)
-        if t.val_batches:
-            val_steps = min(val_steps, t.val_batches)
-        steps = t.steps_per_epoch or max(1, count(d.train_split) // t.batch_size)
+        train, val, steps, val_steps = shaded_records.fit_datasets(info, d, self.config.train, self.config.eval)
         vp = info["viewpoints"]
         dataset_info = {"name": info["name"], "format": info["format"], "image_size": info["image_size"],
                         "viewpoints": vp, "source": d.dir,
                         "intrinsics": conventions.intrinsics(vp["fov"], vp["image_size"]).tolist()}
-        return Inputs(train=train, val=val.take(val_steps), steps_per_epoch=steps, val_steps=val_steps,
+        return Inputs(train=train, val=val, steps_per_epoch=steps, val_steps=val_steps,
                       dataset_info=dataset_info)
 
     def build_model(self, dataset_info):
