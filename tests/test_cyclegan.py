@@ -92,6 +92,56 @@ def test_the_render_cycle_gradient_reaches_the_2d_to_3d_generator():
         assert all(grads[v.path] is None for v in part.trainable_variables), part.name
 
 
+def test_voxel_cycle_through_the_renderer_trains_g_on_masks():
+    # With generator_input="silhouette" G reads masks only: two shadings of one mask give one output.
+    model = _small_model("render", render_voxel_weight=1.0, generator_input="silhouette", adversarial_weight=0.0)
+    mask = tf.cast(tf.random.uniform([2, 32, 32, 1]) > 0.7, tf.float32)
+    np.testing.assert_allclose(model(0.3 * mask).numpy(), model(0.9 * mask).numpy(), atol=1e-5)
+    assert not np.allclose(model(mask).numpy(), model(tf.transpose(mask, [0, 2, 1, 3])).numpy(), atol=1e-5)
+    # BCE(G(render(v)), v): its gradient reaches Enc2D and Dec3D, and it is the BCE of G on the drawn grid.
+    voxels = tf.cast(tf.random.uniform([2, 32, 32, 32]) > 0.9, tf.float32)
+    variables = model.generator_variables
+    with tf.GradientTape() as tape:
+        logs = model.generator_losses(tf.zeros([2, 32, 32, 1]), voxels)
+    grads = dict(zip([v.path for v in variables], tape.gradient(logs["render_cycle_voxels"], variables)))
+    for part in (model.enc2d, model.dec3d):
+        assert float(tf.norm(grads[part.trainable_variables[0].path])) > 0, part.name
+    drawn = model.to_image(voxels)  # the render direction, at the image size
+    from tf3d.models.cyclegan import _weighted_bce
+    expected = _weighted_bce(voxels, model.generate(drawn), model.pos_weight)
+    np.testing.assert_allclose(float(logs["render_cycle_voxels"]), float(expected), rtol=1e-5)
+    with pytest.raises(ValueError, match="generator_input"):
+        _small_model("render", generator_input="depth")
+
+
+def test_code_critic_trains_and_frozen_parts_stay_put():
+    # The code critic (rank 1) scores Enc2D's codes against Enc3D's; a zero-weight voxel critic is not
+    # trained; frozen parts keep their weights through a train step while Enc2D moves.
+    assert Critic(1, [8, 8], spectral_norm=True)(tf.zeros([3, 16])).shape == (3,)
+    with pytest.raises(ValueError, match=r"\[B, L\]"):
+        Critic(1, [8])(tf.zeros([3, 4, 4, 1]))
+    with pytest.raises(ValueError, match="frozen"):
+        _small_model("render", frozen=["decoder"])
+    model = _small_model("render", adversarial_weight=0.0, latent_weight=1.0, frozen=["enc3d", "dec3d"], n_critic=2)
+    model.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2))
+    assert {v.path for v in model.critic_variables} == {v.path for v in model.critic_latent.trainable_variables}
+    assert not {v.path for v in model.generator_variables} & {v.path for v in model.dec3d.weights}
+    before = {part: [np.array(w) for w in getattr(model, part).weights]
+              for part in ("enc2d", "enc3d", "dec3d", "critic_latent", "critic3d")}
+    images = tf.random.uniform([4, 32, 32, 1]) * tf.cast(tf.random.uniform([4, 32, 32, 1]) > 0.7, tf.float32)
+    voxels = tf.cast(tf.random.uniform([4, 32, 32, 32]) > 0.9, tf.float32)
+    logs = model.train_step((images, voxels))
+    assert {"adversarial_latent", "critic_loss_latent", "gp_latent"} <= set(logs)
+    assert "critic_loss_3d" not in logs and "adversarial_3d" not in logs
+    assert int(model.critic_optimizer.iterations.numpy()) == 2
+
+    def moved(part):
+        return any(not np.array_equal(a, np.array(b)) for a, b in zip(before[part], getattr(model, part).weights))
+
+    assert moved("enc2d") and moved("critic_latent")
+    assert not moved("enc3d") and not moved("dec3d") and not moved("critic3d")
+
+
 def test_unpaired_halves_are_disjoint_and_grids_are_in_their_views_frame(dataset):
     ds = pipeline.make_unpaired_dataset(dataset, "train", batch_size=4, image_size=32, seed=3, disjoint=True,
                                         with_metadata=True, views="random")
@@ -225,3 +275,15 @@ def test_the_render_direction_lines_up_with_the_records_masks(dataset):
 
     iou = silhouette_iou(batch["mask"][..., 0], model.predicted_mask(batch["voxels"])).numpy()
     assert iou.mean() > 0.7, iou
+
+
+@pytest.mark.slow
+def test_render_cycles_config_trains_and_evaluates(dataset, tmp_path):
+    # experiments/cyclegan_render_local.yaml: no critic is trained; both render cycles are logged.
+    run_dir = str(tmp_path / "render")
+    summary = train.train(_cfg("experiments/cyclegan_render_local.yaml", dataset, run_dir, *_QUICK), verbose=0)
+    for key in ("render_cycle", "render_cycle_voxels", "identity_voxels", "val_iou_0.4"):
+        assert np.isfinite(summary["final"][key]), key
+    assert not any(key.startswith(("critic_loss", "gp_", "wasserstein")) for key in summary["final"])
+    _, report, _ = evaluate.evaluate_run(run_dir, split="test", max_batches=1)
+    assert report["mode"] == "render" and 0 <= report["overall"]["iou_0.4"] <= 1

@@ -74,3 +74,20 @@ def test_registry_errors_name_the_choices():
 def test_keras_loss_config_round_trip():
     loss = WeightedBinaryCrossentropy(3.5)
     assert WeightedBinaryCrossentropy.from_config(loss.get_config()).pos_weight == 3.5
+
+
+def test_soft_iou_is_the_iou_of_binary_masks_and_scale_free():
+    from tf3d.losses.silhouette import soft_iou
+
+    target = np.zeros([2, 8, 8], np.float32)
+    target[:, 2:6, 2:6] = 1.0  # 16 pixels
+    predicted = np.zeros_like(target)
+    predicted[0, 2:6, 4:8] = 1.0  # overlaps 8 of 16: IoU 8 / 24
+    predicted[1] = 0.5 * target[1]  # soft: intersection 8, union 16
+    np.testing.assert_allclose(soft_iou(predicted, target).numpy(), [1 - 8 / 24, 0.5], rtol=1e-6)
+    # The same blob on a 4x larger canvas: L1 per pixel shrinks 4x, the IoU loss does not.
+    wide_t, wide_p = np.pad(target, [(0, 0), (0, 8), (0, 8)]), np.pad(predicted, [(0, 0), (0, 8), (0, 8)])
+    np.testing.assert_allclose(soft_iou(wide_p, wide_t).numpy(), soft_iou(predicted, target).numpy(), rtol=1e-6)
+    assert float(soft_iou(np.zeros([1, 4, 4]), np.zeros([1, 4, 4]))[0]) == 1.0  # empty masks: IoU 0
+    with pytest.raises(ValueError, match="one shape"):
+        soft_iou(np.zeros([1, 4, 4]), np.zeros([1, 4, 5]))

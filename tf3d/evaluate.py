@@ -23,7 +23,7 @@ from tf3d import cli, runs
 
 
 def evaluate_run(run_dir, *, data=None, split="test", categories=None, checkpoint="best", max_batches=None):
-    """Scores a run; returns `(report, path of the JSON written)`."""
+    """Scores a run; returns `(task, report, path of the JSON written)`."""
     from tf3d import tasks
 
     model, cfg = runs.load_model(run_dir, checkpoint)

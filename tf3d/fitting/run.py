@@ -37,6 +37,7 @@ from tf3d.losses.edge_length import edge_length_loss
 from tf3d.losses.laplacian import laplacian_smoothing_loss
 from tf3d.losses.normal_consistency import normal_consistency_loss
 from tf3d.losses.quadric import quadric_loss
+from tf3d.losses import silhouette as silhouette_losses
 
 HISTORY_SAMPLES = 2000  # surface samples per mesh for the chamfer-L2 in the history
 
@@ -91,9 +92,7 @@ def silhouette_terms(config, faces, projection, masks, renderer=None):
         return tf.reduce_mean(tf.square(s - masks))
 
     def soft_iou(s):
-        inter = tf.reduce_sum(s * masks, [1, 2])
-        union = tf.reduce_sum(s + masks - s * masks, [1, 2])
-        return 1.0 - tf.reduce_mean(tf.math.divide_no_nan(inter, union))
+        return tf.reduce_mean(silhouette_losses.soft_iou(s, masks))
 
     chosen = {k: f for k, f in (("silhouette_l2", l2), ("silhouette_iou", soft_iou))
               if getattr(config.losses, k) > 0}

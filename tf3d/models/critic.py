@@ -1,4 +1,4 @@
-"""`Critic`: a WGAN critic for images or voxel grids (one unbounded score per example)."""
+"""`Critic`: a WGAN critic for codes, images or voxel grids (one unbounded score per example)."""
 
 import keras
 
@@ -7,7 +7,7 @@ from tf3d.models.conv_block import check_norm, conv_block
 
 @keras.saving.register_keras_serializable(package="tf3d")
 class Critic(keras.layers.Layer):
-    """Strided convolutions with leaky ReLU, then a linear score.
+    """Strided convolutions (dense layers for codes) with leaky ReLU, then a linear score.
 
     DCGAN's discriminator (Radford et al. 2016) without the sigmoid, as WGAN
     critics are: every entry of `filters` is a 4^k conv at stride 2. No batch
@@ -17,13 +17,14 @@ class Critic(keras.layers.Layer):
     optionally spectral normalization of every conv and the last dense layer.
 
     Args:
-      rank: 2 (images `[B, h, w, 1]`) or 3 (voxel grids `[B, X, Y, Z]`).
-      filters: channel widths (each halves every spatial side).
+      rank: 1 (latent codes `[B, L]`), 2 (images `[B, h, w, 1]`) or 3 (voxel grids `[B, X, Y, Z]`).
+      filters: channel widths (each halves every spatial side); for rank 1 the
+        widths of the hidden dense layers.
       norm: "instance" or "none".
       spectral_norm: wrap every weight layer in `keras.layers.SpectralNormalization`.
 
     Call arguments:
-      inputs: `[B, h, w, 1]` (rank 2) or `[B, X, Y, Z]` (rank 3), float.
+      inputs: `[B, L]` (rank 1), `[B, h, w, 1]` (rank 2) or `[B, X, Y, Z]` (rank 3), float.
 
     Returns:
       float `[B]` scores (higher: more real).
@@ -35,8 +36,8 @@ class Critic(keras.layers.Layer):
 
     def __init__(self, rank=2, filters=(32, 64, 128), norm="instance", spectral_norm=False, **kwargs):
         super().__init__(**kwargs)
-        if rank not in (2, 3):
-            raise ValueError(f"rank must be 2 (images) or 3 (voxel grids), got {rank!r}")
+        if rank not in (1, 2, 3):
+            raise ValueError(f"rank must be 1 (codes), 2 (images) or 3 (voxel grids), got {rank!r}")
         if check_norm(norm) == "batch":
             raise ValueError("norm must be 'instance' or 'none' in a WGAN-GP critic, got 'batch'")
         if not filters:
@@ -45,20 +46,28 @@ class Critic(keras.layers.Layer):
         self.filters = [int(f) for f in filters]
         self.norm = norm
         self.spectral_norm = bool(spectral_norm)
-        conv = keras.layers.Conv2D if rank == 2 else keras.layers.Conv3D
-        # The first block is never normalized (DCGAN): its input is the raw picture or grid.
-        self._convs = [conv_block(conv, f, 4, 2, "none" if i == 0 else norm, f"down{i}", activation="leaky_relu",
-                                  spectral_norm=self.spectral_norm) for i, f in enumerate(self.filters)]
+        if rank == 1:  # codes: dense layers (normalization over a code's entries would mix its features)
+            self._convs = [self._dense_block(f, f"dense{i}") for i, f in enumerate(self.filters)]
+        else:
+            conv = keras.layers.Conv2D if rank == 2 else keras.layers.Conv3D
+            # The first block is never normalized (DCGAN): its input is the raw picture or grid.
+            self._convs = [conv_block(conv, f, 4, 2, "none" if i == 0 else norm, f"down{i}",
+                                      activation="leaky_relu", spectral_norm=self.spectral_norm)
+                           for i, f in enumerate(self.filters)]
         self._flatten = keras.layers.Flatten()
         score = keras.layers.Dense(1, name="score")
         self._score = keras.layers.SpectralNormalization(score, name="score_sn") if self.spectral_norm else score
 
+    def _dense_block(self, units, name):
+        dense = keras.layers.Dense(units, name=f"{name}_dense")
+        layers = [keras.layers.SpectralNormalization(dense, name=f"{name}_sn") if self.spectral_norm else dense]
+        return keras.Sequential(layers + [keras.layers.LeakyReLU(0.2, name=f"{name}_lrelu")], name=name)
+
     def build(self, input_shape):
-        expected = self.rank + 2 if self.rank == 2 else 4
-        if len(input_shape) != expected:
-            want = "[B, h, w, 1]" if self.rank == 2 else "[B, X, Y, Z]"
+        want = {1: "[B, L]", 2: "[B, h, w, 1]", 3: "[B, X, Y, Z]"}[self.rank]
+        if len(input_shape) != {1: 2, 2: 4, 3: 4}[self.rank]:
             raise ValueError(f"inputs must have shape {want}, got {input_shape}")
-        shape = tuple(input_shape) if self.rank == 2 else tuple(input_shape) + (1,)
+        shape = tuple(input_shape) + ((1,) if self.rank == 3 else ())
         for block in self._convs:
             block.build(shape)
             shape = block.compute_output_shape(shape)
@@ -66,7 +75,7 @@ class Critic(keras.layers.Layer):
         self._score.build(self._flatten.compute_output_shape(shape))
 
     def call(self, inputs, training=False):
-        x = inputs if self.rank == 2 else keras.ops.expand_dims(inputs, -1)  # [B, ..., 1]
+        x = keras.ops.expand_dims(inputs, -1) if self.rank == 3 else inputs  # [B, ..., C]
         for block in self._convs:
             x = block(x, training=training)
         return keras.ops.squeeze(self._score(self._flatten(x), training=training), -1)  # [B]

@@ -21,6 +21,21 @@ grids. `mode` picks the 3D -> 2D direction:
   what is hidden.
 * `"both"`: the learned cycles plus the render cycle.
 
+In `render` and `both` modes, `render_voxel_weight` closes the other cycle
+through the renderer too: `BCE(G(render(v)), v)`, the voxel half's grids
+drawn by the silhouette op and read back by G. The pairs it makes come from
+the voxel half alone, so nothing is paired across domains; with
+`generator_input="silhouette"` G reads the mask of a picture (as
+`image_silhouette` gives it) instead of its shading, so that both cycles
+feed G the same kind of input.
+
+Two options aim at the collapse a voxel critic causes (docs/cyclegan.md):
+`latent_weight` adds a third WGAN-GP critic on the shared code, real =
+Enc3D(v), fake = Enc2D(x), so that G's codes are drawn where Dec3D was
+taught to decode (a 256-number distribution instead of 32^3 grids); and
+`frozen` keeps pretrained parts fixed (e.g. Enc3D and Dec3D from
+`ae_pretrain`), so that G can only answer with shapes that decoder makes.
+
 Optional identity-style terms are the cross-wired autoencoders of the
 original proposal, `Dec2D(Enc2D(x)) ~ x` and `Dec3D(Enc3D(v)) ~ v`: they keep
 the shared latent space decodable by both decoders (in `render` mode, where
@@ -45,6 +60,9 @@ from tf3d.models.voxel_decoder import VoxelDecoder
 from tf3d.models.voxel_encoder import VoxelEncoder
 
 MODES = ("learned", "render", "both")
+RENDER_LOSSES = ("l1", "iou")
+INPUTS = ("image", "silhouette")  # what G reads
+PARTS = ("enc2d", "dec3d", "enc3d", "dec2d")  # the generator parts, as `frozen` and `init_from` name them
 # Object pixels of the pipeline's images are >= 0.26 (shading), the background is 0:
 # `min(4 x, 1)` is the mask up to anti-aliased edges (IoU 0.97-0.99 with the stored masks).
 _MASK_GAIN = 4.0
@@ -101,8 +119,17 @@ class CycleGAN(keras.Model):
       critic2d_filters, critic3d_filters: widths of the two `Critic`s.
       critic_norm: "instance" or "none".
       spectral_norm: spectral normalization of the critics' layers.
+      latent_filters: hidden widths of the code critic (used when `latent_weight` > 0).
+      frozen: names of generator parts ("enc2d", "dec3d", "enc3d", "dec2d") not trained.
       mode: "learned", "render" or "both".
-      adversarial_weight, cycle_weight, identity_weight, render_weight: loss weights.
+      adversarial_weight, cycle_weight, identity_weight, render_weight: loss weights. A
+        critic whose weight is 0 is not built into the step (not trained).
+      latent_weight: weight of the code critic's generator term (0: no code critic).
+      render_voxel_weight: weight of the voxel cycle through the renderer, `BCE(G(render(v)), v)`
+        (modes "render" and "both").
+      generator_input: what G reads, "image" (the shaded picture) or "silhouette" (its mask).
+      render_loss: the render cycle's distance, "l1" (mean per pixel) or "iou" (`1 - soft IoU`,
+        `tf3d.losses.silhouette`: not diluted by the background pixels).
       gp_weight: lambda of the gradient penalty (10 in the paper).
       n_critic: critic updates per generator update.
       pos_weight: weight of occupied voxels in the voxel BCE terms.
@@ -122,8 +149,10 @@ class CycleGAN(keras.Model):
     def __init__(self, image_size=64, resolution=32, latent_dim=256, enc2d_filters=(16, 32, 64, 128),
                  dec2d_filters=(128, 64, 32, 16), enc3d_filters=(16, 32, 64), dec3d_filters=(64, 32, 16),
                  generator_norm="none", critic2d_filters=(32, 64, 128), critic3d_filters=(16, 32, 64),
-                 critic_norm="instance", spectral_norm=False, mode="learned", adversarial_weight=1.0,
-                 cycle_weight=10.0, identity_weight=0.0, render_weight=10.0, gp_weight=10.0, n_critic=5,
+                 critic_norm="instance", spectral_norm=False, latent_filters=(256, 256), frozen=(),
+                 mode="learned", adversarial_weight=1.0, latent_weight=0.0,
+                 cycle_weight=10.0, identity_weight=0.0, render_weight=10.0, render_voxel_weight=0.0,
+                 generator_input="image", render_loss="l1", gp_weight=10.0, n_critic=5,
                  pos_weight=2.0, projection=None, near=1.5, far=3.5, render_samples=64,
                  render_size=None, thresholds=(0.3, 0.4, 0.5), **kwargs):
         super().__init__(**kwargs)
@@ -131,6 +160,13 @@ class CycleGAN(keras.Model):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be at least 1, got {n_critic}")
+        unknown = sorted(set(frozen) - set(PARTS))
+        if unknown:
+            raise ValueError(f"frozen must name parts among {PARTS}, got {unknown}")
+        if generator_input not in INPUTS:
+            raise ValueError(f"generator_input must be one of {INPUTS}, got {generator_input!r}")
+        if render_loss not in RENDER_LOSSES:
+            raise ValueError(f"render_loss must be one of {RENDER_LOSSES}, got {render_loss!r}")
         if mode != "learned" and projection is None:
             raise ValueError(f"mode={mode!r} needs the viewer-frame camera `projection` ([3, 4])")
         self.image_size, self.resolution, self.latent_dim = int(image_size), int(resolution), int(latent_dim)
@@ -138,9 +174,13 @@ class CycleGAN(keras.Model):
         self.enc3d_filters, self.dec3d_filters = list(enc3d_filters), list(dec3d_filters)
         self.critic2d_filters, self.critic3d_filters = list(critic2d_filters), list(critic3d_filters)
         self.generator_norm, self.critic_norm, self.spectral_norm = generator_norm, critic_norm, bool(spectral_norm)
+        self.latent_filters, self.frozen = [int(f) for f in latent_filters], [p for p in PARTS if p in frozen]
         self.mode = mode
-        self.adversarial_weight, self.cycle_weight = float(adversarial_weight), float(cycle_weight)
+        self.adversarial_weight, self.latent_weight = float(adversarial_weight), float(latent_weight)
+        self.cycle_weight = float(cycle_weight)
         self.identity_weight, self.render_weight = float(identity_weight), float(render_weight)
+        self.render_voxel_weight, self.generator_input = float(render_voxel_weight), generator_input
+        self.render_loss = render_loss
         self.gp_weight, self.n_critic, self.pos_weight = float(gp_weight), int(n_critic), float(pos_weight)
         self.projection = None if projection is None else [[float(v) for v in row] for row in projection]
         self.near, self.far, self.render_samples = float(near), float(far), int(render_samples)
@@ -155,6 +195,10 @@ class CycleGAN(keras.Model):
         self.dec2d = ImageDecoder(self.dec2d_filters, self.image_size, generator_norm, name="dec2d")
         self.critic2d = Critic(2, self.critic2d_filters, critic_norm, self.spectral_norm, name="critic2d")
         self.critic3d = Critic(3, self.critic3d_filters, critic_norm, self.spectral_norm, name="critic3d")
+        self.critic_latent = Critic(1, self.latent_filters, "none", self.spectral_norm, name="critic_latent") \
+            if self.latent_weight else None
+        for part in self.frozen:
+            getattr(self, part).trainable = False
         self.render = None
         if self.projection is not None:
             from tf3d.ops.layers import VoxelSilhouette
@@ -162,12 +206,15 @@ class CycleGAN(keras.Model):
             self.render = VoxelSilhouette(self.render_size, near=self.near, far=self.far,
                                           num_samples=self.render_samples, name="render")
         self.critic_optimizer = None
-        names = ["loss", "critic_loss_3d", "wasserstein_3d", "gp_3d", "adversarial_3d", "identity_voxels"]
+        names = ["loss", "adversarial_3d", "identity_voxels"]
+        names += ["critic_loss_3d", "wasserstein_3d", "gp_3d"] if self.adversarial_weight else []
         if self.learned:
-            names += ["critic_loss_2d", "wasserstein_2d", "gp_2d", "adversarial_2d", "cycle_image",
-                      "cycle_voxels", "identity_image"]
+            names += ["adversarial_2d", "cycle_image", "cycle_voxels", "identity_image"]
+            names += ["critic_loss_2d", "wasserstein_2d", "gp_2d"] if self.adversarial_weight else []
+        if self.latent_weight:
+            names += ["critic_loss_latent", "wasserstein_latent", "gp_latent", "adversarial_latent"]
         if self.rendered:
-            names += ["render_cycle"]
+            names += ["render_cycle"] + (["render_cycle_voxels"] if self.render_voxel_weight else [])
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
         from tf3d.metrics.voxel_iou import VoxelIoU
 
@@ -191,10 +238,27 @@ class CycleGAN(keras.Model):
         self.dec2d.build((batch, self.latent_dim))
         self.critic2d.build(input_shape)
         self.critic3d.build(voxel_shape)
+        if self.critic_latent is not None:
+            self.critic_latent.build((batch, self.latent_dim))
         self.built = True
 
     def call(self, images, training=False):
-        return self.dec3d(self.enc2d(images, training=training), training=training)
+        return self.generate(self.generator_inputs(images), training=training)
+
+    def generator_inputs(self, images):
+        """What G reads of `[B, h, w, 1]` pictures: themselves, or their masks (`generator_input`).
+
+        A mask is taken at `render_size` and brought back to h x w the way the
+        renderer's silhouettes are (`_upsample`), so that G reads the image
+        half's masks and the voxel half's drawings at one resolution.
+        """
+        if self.generator_input == "image":
+            return images
+        return self._upsample(keras.ops.expand_dims(image_silhouette(images, self.render_size), -1))
+
+    def generate(self, inputs, training=False):
+        """G on what it reads (`generator_inputs`): `[B, h, w, 1]` -> `[B, R, R, R]` voxel logits."""
+        return self.dec3d(self.enc2d(inputs, training=training), training=training)
 
     def to_image(self, voxels, training=False):
         """The 3D -> 2D direction: `[B, R, R, R]` occupancy -> `[B, h, w, 1]` image in [0, 1].
@@ -204,10 +268,13 @@ class CycleGAN(keras.Model):
         """
         if self.learned:
             return keras.ops.sigmoid(self.dec2d(self.enc3d(voxels, training=training), training=training))
-        silhouette = keras.ops.expand_dims(self._silhouette(voxels), -1)  # [B, s, s, 1]
-        if self.render_size != self.image_size:
-            silhouette = keras.ops.image.resize(silhouette, (self.image_size,) * 2, interpolation="bilinear")
-        return silhouette
+        return self._upsample(keras.ops.expand_dims(self._silhouette(voxels), -1))
+
+    def _upsample(self, silhouettes):
+        """`[B, s, s, 1]` silhouettes at `render_size` -> `[B, h, w, 1]` (bilinear)."""
+        if self.render_size == self.image_size:
+            return silhouettes
+        return keras.ops.image.resize(silhouettes, (self.image_size,) * 2, interpolation="bilinear")
 
     def predicted_mask(self, voxels):
         """`[B, h, w]` mask of the 3D -> 2D direction's picture of `voxels` (for the silhouette IoU)."""
@@ -237,32 +304,41 @@ class CycleGAN(keras.Model):
         return [v for part in (self.enc2d, self.dec3d, self.enc3d, self.dec2d) for v in part.trainable_variables]
 
     @property
+    def _critics(self):
+        """The trained critics: name -> layer (a critic whose loss weight is 0 is left out)."""
+        critics = {}
+        if self.adversarial_weight:
+            critics["3d"] = self.critic3d
+            if self.learned:
+                critics["2d"] = self.critic2d
+        if self.latent_weight:
+            critics["latent"] = self.critic_latent
+        return critics
+
+    @property
     def critic_variables(self):
-        return self.critic3d.trainable_variables + (self.critic2d.trainable_variables if self.learned else [])
+        return [v for critic in self._critics.values() for v in critic.trainable_variables]
 
     @property
     def metrics(self):
         return list(self._trackers.values()) + self._ious + [self._silhouette_iou]
 
-    def _critic_step(self, images, voxels, fake_voxels, fake_images):
+    def _critic_step(self, pairs):
+        """One update of every trained critic; `pairs`: name -> (real, fake) batches of its domain."""
         import tensorflow as tf
 
         from tf3d.losses import wgan_gp
         from tf3d.training import distribute
 
-        logs = {}
+        logs, total = {}, 0.0
         with tf.GradientTape() as tape:
-            real3, fake3 = self.critic3d(voxels, training=True), self.critic3d(fake_voxels, training=True)
-            logs["wasserstein_3d"] = -wgan_gp.critic_loss(real3, fake3)
-            logs["gp_3d"] = wgan_gp.gradient_penalty(self.critic3d, voxels, fake_voxels, self.gp_weight)
-            logs["critic_loss_3d"] = -logs["wasserstein_3d"] + logs["gp_3d"]
-            total = logs["critic_loss_3d"]
-            if self.learned:
-                real2, fake2 = self.critic2d(images, training=True), self.critic2d(fake_images, training=True)
-                logs["wasserstein_2d"] = -wgan_gp.critic_loss(real2, fake2)
-                logs["gp_2d"] = wgan_gp.gradient_penalty(self.critic2d, images, fake_images, self.gp_weight)
-                logs["critic_loss_2d"] = -logs["wasserstein_2d"] + logs["gp_2d"]
-                total = total + logs["critic_loss_2d"]
+            for name, critic in self._critics.items():
+                real, fake = pairs[name]
+                logs[f"wasserstein_{name}"] = -wgan_gp.critic_loss(critic(real, training=True),
+                                                                    critic(fake, training=True))
+                logs[f"gp_{name}"] = wgan_gp.gradient_penalty(critic, real, fake, self.gp_weight)
+                logs[f"critic_loss_{name}"] = -logs[f"wasserstein_{name}"] + logs[f"gp_{name}"]
+                total += logs[f"critic_loss_{name}"]
             scaled = distribute.scale_loss(total)
         variables = self.critic_variables
         self.critic_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -276,14 +352,19 @@ class CycleGAN(keras.Model):
         """
         import tensorflow as tf
 
-        from tf3d.losses import wgan_gp
+        from tf3d.losses import silhouette, wgan_gp
 
         logs = {}
-        code_x = self.enc2d(images, training=training)
+        code_x = self.enc2d(self.generator_inputs(images), training=training)
         fake_logits = self.dec3d(code_x, training=training)  # G(x): [B, R, R, R]
         fake_voxels = tf.sigmoid(fake_logits)
-        logs["adversarial_3d"] = wgan_gp.generator_loss(self.critic3d(fake_voxels, training=training))
-        total = self.adversarial_weight * logs["adversarial_3d"]
+        total = 0.0
+        if self.adversarial_weight:
+            logs["adversarial_3d"] = wgan_gp.generator_loss(self.critic3d(fake_voxels, training=training))
+            total += self.adversarial_weight * logs["adversarial_3d"]
+        if self.latent_weight:
+            logs["adversarial_latent"] = wgan_gp.generator_loss(self.critic_latent(code_x, training=training))
+            total += self.latent_weight * logs["adversarial_latent"]
         code_v = self.enc3d(voxels, training=training)
         if self.identity_weight:
             logs["identity_voxels"] = _weighted_bce(voxels, self.dec3d(code_v, training=training), self.pos_weight)
@@ -294,17 +375,24 @@ class CycleGAN(keras.Model):
                 total += self.identity_weight * logs["identity_image"]
         if self.learned:
             fake_images = tf.sigmoid(self.dec2d(code_v, training=training))  # F(v): [B, h, w, 1]
-            logs["adversarial_2d"] = wgan_gp.generator_loss(self.critic2d(fake_images, training=training))
+            if self.adversarial_weight:
+                logs["adversarial_2d"] = wgan_gp.generator_loss(self.critic2d(fake_images, training=training))
+                total += self.adversarial_weight * logs["adversarial_2d"]
             cycled_images = tf.sigmoid(self.dec2d(self.enc3d(fake_voxels, training=training), training=training))
-            cycled_logits = self.dec3d(self.enc2d(fake_images, training=training), training=training)
+            cycled_logits = self.generate(self.generator_inputs(fake_images), training=training)
             logs["cycle_image"] = tf.reduce_mean(tf.abs(cycled_images - images))
             logs["cycle_voxels"] = _weighted_bce(voxels, cycled_logits, self.pos_weight)
-            total += (self.adversarial_weight * logs["adversarial_2d"]
-                      + self.cycle_weight * (logs["cycle_image"] + logs["cycle_voxels"]))
+            total += self.cycle_weight * (logs["cycle_image"] + logs["cycle_voxels"])
         if self.rendered:
-            logs["render_cycle"] = tf.reduce_mean(tf.abs(self._silhouette(fake_voxels)
-                                                         - image_silhouette(images, self.render_size)))
+            rendered, seen = self._silhouette(fake_voxels), image_silhouette(images, self.render_size)
+            logs["render_cycle"] = tf.reduce_mean(silhouette.soft_iou(rendered, seen) if self.render_loss == "iou"
+                                                  else tf.abs(rendered - seen))
             total += self.render_weight * logs["render_cycle"]
+            if self.render_voxel_weight:  # v -> render(v) -> G: the voxel half's own (picture, grid) pairs
+                drawn = self._upsample(keras.ops.expand_dims(self._silhouette(voxels), -1))
+                logs["render_cycle_voxels"] = _weighted_bce(voxels, self.generate(drawn, training=training),
+                                                            self.pos_weight)
+                total += self.render_voxel_weight * logs["render_cycle_voxels"]
         logs["loss"] = total
         return logs
 
@@ -315,12 +403,18 @@ class CycleGAN(keras.Model):
 
         images, voxels = data
         voxels = tf.cast(voxels, tf.float32)
-        # The generators do not change during the critic updates: one forward pass for all of them.
-        fake_voxels = tf.sigmoid(self(images, training=True))
-        fake_images = tf.sigmoid(self.dec2d(self.enc3d(voxels, training=True), training=True)) if self.learned \
-            else None
-        for _ in range(self.n_critic):
-            critic_logs = self._critic_step(images, voxels, fake_voxels, fake_images)
+        critic_logs = {}
+        if self._critics:
+            # The generators do not change during the critic updates: one forward pass for all of them.
+            code_x = self.enc2d(self.generator_inputs(images), training=True)
+            code_v = self.enc3d(voxels, training=True)
+            pairs = {"latent": (code_v, code_x)}
+            if "3d" in self._critics:
+                pairs["3d"] = (voxels, tf.sigmoid(self.dec3d(code_x, training=True)))
+            if "2d" in self._critics:
+                pairs["2d"] = (images, tf.sigmoid(self.dec2d(code_v, training=True)))
+            for _ in range(self.n_critic):
+                critic_logs = self._critic_step(pairs)
         with tf.GradientTape() as tape:
             logs = self.generator_losses(images, voxels)
             scaled = distribute.scale_loss(logs["loss"])
@@ -349,9 +443,12 @@ class CycleGAN(keras.Model):
                     enc3d_filters=self.enc3d_filters, dec3d_filters=self.dec3d_filters,
                     generator_norm=self.generator_norm, critic2d_filters=self.critic2d_filters,
                     critic3d_filters=self.critic3d_filters, critic_norm=self.critic_norm,
-                    spectral_norm=self.spectral_norm, mode=self.mode, adversarial_weight=self.adversarial_weight,
+                    spectral_norm=self.spectral_norm, latent_filters=self.latent_filters, frozen=self.frozen,
+                    mode=self.mode, adversarial_weight=self.adversarial_weight, latent_weight=self.latent_weight,
                     cycle_weight=self.cycle_weight, identity_weight=self.identity_weight,
-                    render_weight=self.render_weight, gp_weight=self.gp_weight, n_critic=self.n_critic,
+                    render_weight=self.render_weight, render_voxel_weight=self.render_voxel_weight,
+                    generator_input=self.generator_input, render_loss=self.render_loss, gp_weight=self.gp_weight,
+                    n_critic=self.n_critic,
                     pos_weight=self.pos_weight, projection=self.projection, near=self.near, far=self.far,
                     render_samples=self.render_samples, render_size=self.render_size, thresholds=self.thresholds)
 

@@ -22,10 +22,8 @@ import typing
 
 from tf3d import config as config_lib
 from tf3d import tasks
-from tf3d.models import cyclegan as _classes  # noqa: F401 (registers the Keras classes `runs.load_model` needs)
+from tf3d.models.cyclegan import INPUTS, MODES, PARTS, RENDER_LOSSES  # importing it registers the Keras classes `runs.load_model` needs
 from tf3d.tasks.paired import PairedTask
-
-MODES = ("learned", "render", "both")
 
 
 @dataclasses.dataclass
@@ -40,14 +38,18 @@ class CycleGANModelConfig:
     critic3d_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])  # voxel critic widths
     critic_norm: str = "instance"  # "instance" or "none" (no batch norm in a WGAN-GP critic)
     spectral_norm: bool = False  # keras.layers.SpectralNormalization on every critic layer
+    latent_filters: typing.List[int] = dataclasses.field(default_factory=lambda: [256, 256])  # code critic's hidden widths
 
 
 @dataclasses.dataclass
 class CycleGANLossConfig:
-    adversarial_weight: float = 1.0  # weight of the generators' Wasserstein terms
+    adversarial_weight: float = 1.0  # weight of the generators' Wasserstein terms (0: the image and voxel critics are off)
+    latent_weight: float = 0.0  # weight of the code critic's term, Enc2D(x) against Enc3D(v) (0: no code critic)
     cycle_weight: float = 10.0  # weight of |F(G(x)) - x| and BCE(G(F(v)), v) (learned 3D->2D)
     identity_weight: float = 0.0  # weight of the autoencoder terms Dec3D(Enc3D(v)) ~ v and (not in render mode) Dec2D(Enc2D(x)) ~ x
-    render_weight: float = 10.0  # weight of |silhouette(G(x)) - mask(x)| (modes render and both)
+    render_weight: float = 10.0  # weight of the render cycle, silhouette(G(x)) against mask(x) (modes render and both)
+    render_loss: str = "l1"  # its distance: "l1" per pixel or "iou" (1 - soft IoU)
+    render_voxel_weight: float = 0.0  # weight of BCE(G(render(v)), v), the voxel cycle through the renderer (render, both)
     gp_weight: float = 10.0  # lambda of the gradient penalty (Gulrajani et al. 2017)
     n_critic: int = 5  # critic updates per generator update
     pos_weight: typing.Optional[float] = None  # occupied-voxel weight of the voxel BCE terms; None: from occupancy
@@ -60,6 +62,8 @@ class CycleGANConfig(config_lib.TaskConfig):
     name: str = "cyclegan"  # registered task (tf3d.tasks): what is trained and how
     mode: str = "learned"  # 3D->2D direction: "learned" (Dec2D o Enc3D), "render" (silhouette op) or "both"
     disjoint: bool = True  # images and voxel grids from disjoint halves of the training models
+    generator_input: str = "image"  # what G reads: "image" (shaded picture) or "silhouette" (its mask)
+    frozen: typing.List[str] = dataclasses.field(default_factory=list)  # generator parts not trained, e.g. [enc3d, dec3d] after init_from
     critic_learning_rate: float = 1e-4  # Adam learning rate of the critics (train.learning_rate: generators)
     beta_1: float = 0.5  # Adam beta_1 of both optimizers (WGAN-GP: 0.5 or 0)
     beta_2: float = 0.9  # Adam beta_2 of both optimizers
@@ -70,6 +74,10 @@ class CycleGANConfig(config_lib.TaskConfig):
         from tf3d.models import conv_block
 
         config_lib.check_choice("task.mode", self.mode, MODES)
+        config_lib.check_choice("task.loss.render_loss", self.loss.render_loss, RENDER_LOSSES)
+        config_lib.check_choice("task.generator_input", self.generator_input, INPUTS)
+        for part in self.frozen:
+            config_lib.check_choice("task.frozen", part, PARTS)
         config_lib.check_choice("task.model.generator_norm", self.model.generator_norm, conv_block.NORMS)
         config_lib.check_choice("task.model.critic_norm", self.model.critic_norm, ("instance", "none"))
         config_lib.check_positive("task.model.latent_dim", self.model.latent_dim)
@@ -77,12 +85,13 @@ class CycleGANConfig(config_lib.TaskConfig):
         config_lib.check_positive("task.loss.n_critic", self.loss.n_critic)
         config_lib.check_positive("task.loss.render_samples", self.loss.render_samples)
         for key in ("enc2d_filters", "dec3d_filters", "enc3d_filters", "dec2d_filters", "critic2d_filters",
-                    "critic3d_filters"):
+                    "critic3d_filters", "latent_filters"):
             widths = getattr(self.model, key)
             if not widths or min(widths) <= 0:
                 raise config_lib.ConfigError(f"task.model.{key} must be a non-empty list of positive widths, "
                                              f"got {widths}")
-        for key in ("adversarial_weight", "cycle_weight", "identity_weight", "render_weight", "gp_weight"):
+        for key in ("adversarial_weight", "latent_weight", "cycle_weight", "identity_weight", "render_weight",
+                    "render_voxel_weight", "gp_weight"):
             if getattr(self.loss, key) < 0:
                 raise config_lib.ConfigError(f"task.loss.{key} must be >= 0, got {getattr(self.loss, key)}")
         if self.loss.pos_weight is not None:
@@ -149,8 +158,11 @@ class CycleGANTask(PairedTask):
             enc2d_filters=m.enc2d_filters, dec2d_filters=m.dec2d_filters, enc3d_filters=m.enc3d_filters,
             dec3d_filters=m.dec3d_filters, generator_norm=m.generator_norm, critic2d_filters=m.critic2d_filters,
             critic3d_filters=m.critic3d_filters, critic_norm=m.critic_norm, spectral_norm=m.spectral_norm,
-            mode=self.config.task.mode, adversarial_weight=loss.adversarial_weight, cycle_weight=loss.cycle_weight,
-            identity_weight=loss.identity_weight, render_weight=loss.render_weight, gp_weight=loss.gp_weight,
+            latent_filters=m.latent_filters, frozen=self.config.task.frozen, mode=self.config.task.mode,
+            adversarial_weight=loss.adversarial_weight, latent_weight=loss.latent_weight, cycle_weight=loss.cycle_weight,
+            identity_weight=loss.identity_weight, render_weight=loss.render_weight, render_loss=loss.render_loss,
+            render_voxel_weight=loss.render_voxel_weight, generator_input=self.config.task.generator_input,
+            gp_weight=loss.gp_weight,
             n_critic=loss.n_critic, pos_weight=pos_weight(loss.pos_weight, dataset_info),
             projection=viewer_projection(dataset_info.get("viewpoints"), size),
             render_samples=loss.render_samples, render_size=loss.render_size, thresholds=self.config.eval.thresholds)
