@@ -301,3 +301,25 @@ def test_unsup3d_view_warmup_holds_then_releases_the_view():
     assert any(w is model.view_gate for w in model.non_trainable_weights)
     with pytest.raises(config_lib.ConfigError, match="view_warmup"):
         config_lib.resolve("experiments/unsup3d_local.yaml", ["task.model.view_warmup=-1"])
+
+
+def test_unsup3d_oracle_fits_a_free_depth_to_the_shading():
+    """`tf3d.unsup3d_oracle.fit_free_depth`: the true depth of a tilted plane rendered by the model's
+    renderer costs nothing, and from a flat start Adam lowers the loss (it can optimise)."""
+    from tf3d.unsup3d_oracle import fit_free_depth
+
+    normal = np.array([0.5, -0.3, -1.0])
+    normal /= np.linalg.norm(normal)
+    depth = _plane_depth(normal, [0.0, 0.0, 2.5])
+    light = np.array([[0.3, 0.6, *(np.array([-0.5, 0.2, -1.0]) / np.linalg.norm([-0.5, 0.2, -1.0]))]], np.float32)
+    albedo = np.full_like(depth, 0.7)
+    image = albedo * photo_renderer.lambertian(photo_renderer.depth_normals(depth, K), light[:, 0], light[:, 1],
+                                               light[:, 2:]).numpy()
+    _, _, at_truth, _ = fit_free_depth(image, albedo, light, K, depth, steps=0)
+    assert at_truth < 1e-5
+    _, normals, first, last = fit_free_depth(image, albedo, light, K, np.full_like(depth, 2.5), steps=60,
+                                             learning_rate=3e-3)
+    assert first > 0.05 and last < 0.5 * first
+    assert np.isfinite(normals).all()
+    with pytest.raises(ValueError, match="light"):
+        fit_free_depth(image, albedo, light[:, :3], K, depth)
