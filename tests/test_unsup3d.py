@@ -323,3 +323,21 @@ def test_unsup3d_oracle_fits_a_free_depth_to_the_shading():
     assert np.isfinite(normals).all()
     with pytest.raises(ValueError, match="light"):
         fit_free_depth(image, albedo, light[:, :3], K, depth)
+
+
+def test_unsup3d_oracle_one_sided_normals_keep_faces_at_a_depth_edge():
+    """One-sided normals equal central ones on a plane, and stay the plane's next to a depth step, where
+    central differences straddle the step."""
+    from tf3d.unsup3d_oracle import one_sided_normals
+
+    normal = np.array([0.3, -0.2, -1.0])
+    normal /= np.linalg.norm(normal)
+    plane = _plane_depth(normal, [0.0, 0.0, 2.5])
+    np.testing.assert_allclose(one_sided_normals(plane, K).numpy(), photo_renderer.depth_normals(plane, K).numpy(),
+                               atol=1e-4)
+    step = plane.copy()
+    step[:, :, SIZE // 2:] *= 1.2  # the right half: the parallel plane further back, a depth edge at column 16
+    edge = (slice(2, -2), slice(SIZE // 2 - 1, SIZE // 2 + 1))
+    np.testing.assert_allclose(one_sided_normals(step, K).numpy()[0][edge], np.broadcast_to(
+        normal, (SIZE - 4, 2, 3)), atol=2e-2)
+    assert np.abs(photo_renderer.depth_normals(step, K).numpy()[0][edge] - normal).max() > 0.3

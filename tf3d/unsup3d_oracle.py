@@ -16,7 +16,10 @@ objective is ambiguous" from "the networks do not learn". `--max-azimuth`
 keeps the images seen within that many degrees of the front, where the
 left-right flip of the image is the flip of the object (Unsup3D's symmetry);
 selecting by the true azimuth is the oracle's privilege, not a training
-recipe.
+recipe. `--normals one_sided` swaps the renderer's central differences for
+one-sided ones that take, per pixel and axis, the side with the smaller depth
+step, so that a normal does not straddle a depth edge (a candidate change to
+the renderer, measured here first).
 """
 
 import sys
@@ -26,8 +29,28 @@ import numpy as np
 from tf3d import cli
 
 
+def one_sided_normals(depth, intrinsics):
+    """`[B, H, W, 3]` unit normals facing the camera, from one-sided differences of `[B, H, W]` depth: per
+    pixel and axis the neighbour with the smaller depth step (border pixels copy their inner neighbour's)."""
+    import tensorflow as tf
+
+    from tf3d.geometry import normals as geometry_normals
+    from tf3d.models import photo_renderer
+
+    depth = tf.convert_to_tensor(depth)
+    points = depth[..., None] * photo_renderer._pixel_rays(intrinsics, depth.shape[1], depth.shape[2], depth.dtype)
+
+    def pick(forward, backward):
+        return tf.where(tf.abs(forward[..., 2:]) <= tf.abs(backward[..., 2:]), forward, backward)
+
+    du = pick(points[:, 1:-1, 2:] - points[:, 1:-1, 1:-1], points[:, 1:-1, 1:-1] - points[:, 1:-1, :-2])
+    dv = pick(points[:, 2:, 1:-1] - points[:, 1:-1, 1:-1], points[:, 1:-1, 1:-1] - points[:, :-2, 1:-1])
+    normal = geometry_normals.unit_vectors(tf.linalg.cross(dv, du))
+    return tf.pad(normal, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+
+
 def fit_free_depth(image, albedo, light, intrinsics, start, *, steps=400, learning_rate=1e-3, flip_weight=0.0,
-                   smoothness=0.0):
+                   smoothness=0.0, normals=None):
     """Fits per-pixel depth maps to images with their albedo and light given.
 
     Args:
@@ -38,6 +61,7 @@ def fit_free_depth(image, albedo, light, intrinsics, start, *, steps=400, learni
       steps, learning_rate: Adam on the log depth.
       flip_weight: weight of the flipped branch (Unsup3D's symmetry, eq. 6).
       smoothness: weight of the depth's total variation.
+      normals: `(depth, intrinsics) -> [B, H, W, 3]`; None: the renderer's `depth_normals`.
 
     Returns:
       `(depth [B, S, S], normals [B, S, S, 3], first loss, last loss)`.
@@ -51,12 +75,13 @@ def fit_free_depth(image, albedo, light, intrinsics, start, *, steps=400, learni
     if image.shape.rank != 3 or albedo.shape != image.shape or light.shape != (image.shape[0], 5):
         raise ValueError(f"image and albedo must be [B, S, S] and light [B, 5], got {image.shape}, "
                          f"{albedo.shape}, {light.shape}")
+    normals = normals or photo_renderer.depth_normals
     log_depth = tf.Variable(np.log(np.asarray(start, np.float32)))
     optimizer = keras.optimizers.Adam(learning_rate)
 
     def loss_of(depth):
         def error(d, a):
-            shading = photo_renderer.lambertian(photo_renderer.depth_normals(d, intrinsics), light[:, 0],
+            shading = photo_renderer.lambertian(normals(d, intrinsics), light[:, 0],
                                                 light[:, 1], light[:, 2:])
             return tf.reduce_mean(tf.abs(a * shading - image)[:, 2:-2, 2:-2])
 
@@ -78,7 +103,7 @@ def fit_free_depth(image, albedo, light, intrinsics, start, *, steps=400, learni
     for _ in range(steps):
         step()
     depth = tf.exp(log_depth)
-    return (depth.numpy(), photo_renderer.depth_normals(depth, intrinsics).numpy(), first,
+    return (depth.numpy(), normals(depth, intrinsics).numpy(), first,
             float(loss_of(depth)))
 
 
@@ -93,6 +118,8 @@ def main(argv=None):
     parser.add_argument("--flip-weight", type=float, default=0.0)
     parser.add_argument("--smoothness", type=float, default=0.0)
     parser.add_argument("--start-depth", type=float, default=2.9, help="the flat start's depth")
+    parser.add_argument("--normals", choices=("central", "one_sided"), default="central",
+                        help="the renderer's central differences, or one-sided ones (see the module docstring)")
 
     def body(a):
         import tensorflow as tf
@@ -115,7 +142,9 @@ def main(argv=None):
         truth = batch["depth"].numpy()
         mask = (batch["mask"].numpy()[..., 0] > 0.5).astype(np.float32)
         start = np.full_like(truth, a.start_depth)
-        kwargs = dict(learning_rate=a.learning_rate, flip_weight=a.flip_weight, smoothness=a.smoothness)
+        normals = one_sided_normals if a.normals == "one_sided" else photo_renderer.depth_normals
+        kwargs = dict(learning_rate=a.learning_rate, flip_weight=a.flip_weight, smoothness=a.smoothness,
+                      normals=normals)
         args = (batch["image"].numpy()[..., 0], batch["albedo"].numpy(), batch["light"].numpy(), k)
         depth, normal, first, last = fit_free_depth(*args, start, steps=a.steps, **kwargs)
         _, _, true_loss, _ = fit_free_depth(*args, np.where(truth > 0, truth, a.start_depth), steps=0, **kwargs)
@@ -128,10 +157,10 @@ def main(argv=None):
         rows = [("flat start (constant)", first, scores(start, flat)), (f"fitted ({a.steps} steps)", last,
                                                                         scores(depth, normal)),
                 ("true depth (floor)", true_loss,
-                 scores(np.where(truth > 0, truth, 1.0), photo_renderer.depth_normals(
+                 scores(np.where(truth > 0, truth, 1.0), normals(
                      np.where(truth > 0, truth, a.start_depth), k).numpy()))]
         print(f"{len(truth)} {a.split} images, |azimuth| <= {a.max_azimuth:g}; flip weight {a.flip_weight:g}, "
-              f"smoothness {a.smoothness:g}; object pixels")
+              f"smoothness {a.smoothness:g}, {a.normals} normals; object pixels")
         print(f"{'':24s} {'loss':>8s} {'SIDE x1e-2':>11s} {'MAD deg':>8s}")
         for label, loss, (side, mad) in rows:
             print(f"{label:24s} {loss:8.4f} {side:11.2f} {mad:8.2f}")
