@@ -216,3 +216,128 @@ def test_unsup3d_task_trains_and_evaluates(shaded_dataset, tmp_path):
     assert scores["gt_depth_normals"]["side"] == pytest.approx(0.0, abs=1e-6)
     assert all(np.isfinite(s["mad"]) for s in scores.values())
     assert "SIDE" in task.format_report(report)
+
+
+def _cube_and_wall():
+    """A cube of side 0.7 at the origin and a wall quad at z = -0.6 behind it (as `pipelines.shaded` builds)."""
+    corners = np.array([[x, y, z] for x in (-0.35, 0.35) for y in (-0.35, 0.35) for z in (-0.35, 0.35)])
+    quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    wall = np.array([[-2.5, -2.5, -0.6], [2.5, -2.5, -0.6], [2.5, 2.5, -0.6], [-2.5, 2.5, -0.6]])
+    vertices = np.concatenate([corners, wall])
+    faces = [f for a, b, c, d in quads for f in ((a, b, c), (a, c, d))] + [(8, 9, 10), (8, 10, 11)]
+    albedo = np.concatenate([0.5 + 0.3 * (corners[:, 1] + 0.35), np.full(4, 0.35)])  # a ramp in height
+    return vertices, np.array(faces), albedo
+
+
+def test_unsup3d_renderer_reproduces_the_data_from_its_ground_truth():
+    """The shaded data's ground truth (depth, albedo, light; `pipelines.shaded.ground_truth`) through the
+    model's renderer with the identity view gives the data's image, Lambert's law on the true normals
+    (`tests/test_shaded.py` checks that against Blender's pixels): the renderer's normal and light
+    conventions are the data's. A light mirrored left-right does not."""
+    from pipelines import shaded
+
+    size = 64
+    k = conventions.intrinsics(30.0, size)
+    extrinsic = conventions.look_at_extrinsics(conventions.camera_position(25.0, 20.0, 2.5))
+    vertices, faces, albedo = _cube_and_wall()
+    depth, normal, albedo_map, _ = shaded.ground_truth(vertices, faces, albedo, k, extrinsic, size)
+    assert (depth > 0).all()  # the wall fills the frame
+    light = np.array([0.35, 0.6, *(np.array([0.6, -0.4, -1.0]) / np.linalg.norm([0.6, -0.4, -1.0]))])
+    image = albedo_map * (light[0] + light[1] * np.maximum(0.0, normal @ light[2:]))  # the data's image
+    model = PhotoGeometricAutoencoder(image_size=size, intrinsics=k.tolist(), nf=4, zdim=4)
+
+    def render(direction):
+        factors = {"depth": tf.constant(depth[None]), "albedo": tf.constant(albedo_map[None]),
+                   "rotation": photo_renderer.rotation_matrix(tf.zeros([1, 3])), "translation": tf.zeros([1, 3]),
+                   "ambient": tf.constant([light[0]], tf.float32), "diffuse": tf.constant([light[1]], tf.float32),
+                   "light": tf.constant(direction[None], tf.float32)}
+        out = model.render(factors)
+        return out["image"].numpy()[0, ..., 0], out["normal"].numpy()[0], out["mask"].numpy()[0]
+
+    rendered, rendered_normal, seen = render(light[2:])
+    # Pixels inside one face: the 3x3 neighbourhood's true normals agree and its depth is continuous
+    # (finite differences blur edges; the cube's front face and the wall share their normal).
+    same = np.ones((size, size), bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            same &= np.sum(normal * np.roll(normal, (dy, dx), (0, 1)), -1) > 0.9999
+            same &= np.abs(depth - np.roll(depth, (dy, dx), (0, 1))) < 0.05
+    inside = same & seen
+    inside[[0, -1]], inside[:, [0, -1]] = False, False
+    assert inside.sum() > 0.6 * size * size
+    assert np.median(np.abs(rendered - image)[inside]) < 1e-3
+    np.testing.assert_allclose(rendered_normal[inside], normal[inside], atol=2e-3)
+    mirrored, _, _ = render(light[2:] * np.array([-1.0, 1.0, 1.0]))
+    assert np.median(np.abs(mirrored - image)[inside]) > 0.05
+
+
+def test_unsup3d_flat_start_and_confidence_floor():
+    """`flat_start`: the depth starts flat (mid-range inside the fixed border) and the albedo at 0.5, where
+    Glorot's start is pixel-scale noise; `confidence_floor` bounds every confidence scale from below."""
+    images = tf.constant(np.random.default_rng(5).random((2, SIZE, SIZE, 1)), tf.float32)
+    flat = _model(min_depth=2.0, max_depth=3.0, flat_start=True, confidence_floor=0.5).decompose(images)
+    np.testing.assert_allclose(flat["depth"].numpy()[:, :, 2:-2], 2.5, atol=1e-6)
+    np.testing.assert_allclose(flat["albedo"].numpy(), 0.5, atol=1e-6)
+    assert flat["sigma"].numpy().min() >= 0.5 and flat["sigma_perceptual"].numpy().min() >= 0.5
+    noisy = _model(min_depth=2.0, max_depth=3.0).decompose(images)["depth"].numpy()[:, :, 2:-2]
+    assert np.abs(np.diff(noisy, axis=2)).mean() > 1e-2
+
+
+def test_unsup3d_view_warmup_holds_then_releases_the_view():
+    """`view_warmup` W: the view is the identity up to step W, then ramps in, fully applied from step 2W
+    on; the gate is a weight, so a saved model keeps it."""
+    model = _model(view_warmup=1, flat_start=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images = tf.constant(np.random.default_rng(6).random((2, SIZE, SIZE, 1)), tf.float32)
+    gates = []
+    for _ in range(3):
+        model.train_step({"image": images})
+        gates.append(float(model.view_gate.numpy()))
+        if gates[-1] == 0.0:
+            np.testing.assert_allclose(model.decompose(images)["rotation"].numpy(), np.broadcast_to(np.eye(3), (2, 3, 3)),
+                                       atol=1e-6)
+    assert gates == [0.0, 0.0, 1.0]
+    assert not np.allclose(model.decompose(images)["rotation"].numpy(), np.eye(3), atol=1e-4)
+    assert any(w is model.view_gate for w in model.non_trainable_weights)
+    with pytest.raises(config_lib.ConfigError, match="view_warmup"):
+        config_lib.resolve("experiments/unsup3d_local.yaml", ["task.model.view_warmup=-1"])
+
+
+def test_unsup3d_oracle_fits_a_free_depth_to_the_shading():
+    """`tf3d.unsup3d_oracle.fit_free_depth`: the true depth of a tilted plane rendered by the model's
+    renderer costs nothing, and from a flat start Adam lowers the loss (it can optimise)."""
+    from tf3d.unsup3d_oracle import fit_free_depth
+
+    normal = np.array([0.5, -0.3, -1.0])
+    normal /= np.linalg.norm(normal)
+    depth = _plane_depth(normal, [0.0, 0.0, 2.5])
+    light = np.array([[0.3, 0.6, *(np.array([-0.5, 0.2, -1.0]) / np.linalg.norm([-0.5, 0.2, -1.0]))]], np.float32)
+    albedo = np.full_like(depth, 0.7)
+    image = albedo * photo_renderer.lambertian(photo_renderer.depth_normals(depth, K), light[:, 0], light[:, 1],
+                                               light[:, 2:]).numpy()
+    _, _, at_truth, _ = fit_free_depth(image, albedo, light, K, depth, steps=0)
+    assert at_truth < 1e-5
+    _, normals, first, last = fit_free_depth(image, albedo, light, K, np.full_like(depth, 2.5), steps=60,
+                                             learning_rate=3e-3)
+    assert first > 0.05 and last < 0.5 * first
+    assert np.isfinite(normals).all()
+    with pytest.raises(ValueError, match="light"):
+        fit_free_depth(image, albedo, light[:, :3], K, depth)
+
+
+def test_unsup3d_oracle_one_sided_normals_keep_faces_at_a_depth_edge():
+    """One-sided normals equal central ones on a plane, and stay the plane's next to a depth step, where
+    central differences straddle the step."""
+    from tf3d.unsup3d_oracle import one_sided_normals
+
+    normal = np.array([0.3, -0.2, -1.0])
+    normal /= np.linalg.norm(normal)
+    plane = _plane_depth(normal, [0.0, 0.0, 2.5])
+    np.testing.assert_allclose(one_sided_normals(plane, K).numpy(), photo_renderer.depth_normals(plane, K).numpy(),
+                               atol=1e-4)
+    step = plane.copy()
+    step[:, :, SIZE // 2:] *= 1.2  # the right half: the parallel plane further back, a depth edge at column 16
+    edge = (slice(2, -2), slice(SIZE // 2 - 1, SIZE // 2 + 1))
+    np.testing.assert_allclose(one_sided_normals(step, K).numpy()[0][edge], np.broadcast_to(
+        normal, (SIZE - 4, 2, 3)), atol=2e-2)
+    assert np.abs(photo_renderer.depth_normals(step, K).numpy()[0][edge] - normal).max() > 0.3

@@ -59,6 +59,12 @@ class PhotoGeometricAutoencoder(keras.Model):
       perceptual_weights: None (random VGG16) or a path to its ImageNet `.h5`.
       use_confidence: scale errors by the confidence maps (Unsup3D's default) or not.
       depth_smoothness: weight of the canonical depth's total variation (0: off).
+      flat_start: the depth and albedo networks' last convolutions start at zero
+        (depth flat, albedo 0.5) instead of Glorot noise.
+      confidence_floor: added to every confidence scale, so that no pixel can be
+        discounted below it (0: Unsup3D's maps as they are).
+      view_warmup: training steps during which the view is held at the identity;
+        it is then ramped in linearly over as many steps (0: learned from the start).
 
     Call arguments:
       images: `[B, S, S, 1]` in [0, 1].
@@ -70,7 +76,7 @@ class PhotoGeometricAutoencoder(keras.Model):
     def __init__(self, image_size=64, intrinsics=None, min_depth=2.0, max_depth=3.0, rotation_centre=2.5,
                  rotation_range=60.0, xy_translation=0.1, z_translation=0.0, nf=16, zdim=128, flip_weight=0.5,
                  perceptual_weight=0.0, perceptual_weights=None, use_confidence=True, depth_smoothness=0.0,
-                 **kwargs):
+                 flat_start=False, confidence_floor=0.0, view_warmup=0, **kwargs):
         super().__init__(**kwargs)
         if intrinsics is None:
             raise ValueError("intrinsics [3, 3] are required (the dataset's camera)")
@@ -86,9 +92,17 @@ class PhotoGeometricAutoencoder(keras.Model):
         self.perceptual_weights = perceptual_weights
         self.use_confidence = bool(use_confidence)
         self.depth_smoothness = float(depth_smoothness)
+        self.flat_start = bool(flat_start)
+        self.confidence_floor = float(confidence_floor)
+        self.view_warmup = int(view_warmup)
         s = self.image_size
-        self.depth_net = unsup3d_networks.encoder_decoder(s, nf, zdim, 1, name="depth")
-        self.albedo_net = unsup3d_networks.encoder_decoder(s, nf, zdim, 1, name="albedo")
+        self.depth_net = unsup3d_networks.encoder_decoder(s, nf, zdim, 1, name="depth", zero_output=self.flat_start)
+        self.albedo_net = unsup3d_networks.encoder_decoder(s, nf, zdim, 1, name="albedo",
+                                                           zero_output=self.flat_start)
+        # How much of the predicted view is applied (0 -> 1 over the warm-up); a weight, so that a run read
+        # back from its checkpoint renders with the view it ended training with.
+        self.view_gate = (self.add_weight(shape=(), initializer="zeros", trainable=False, name="view_gate")
+                          if self.view_warmup else None)
         self.view_net = unsup3d_networks.vector_encoder(s, 6, nf, name="view")
         self.light_net = unsup3d_networks.vector_encoder(s, 4, nf, name="light")
         self.confidence_net = unsup3d_networks.confidence_net(s, nf, zdim, name="confidence")
@@ -123,6 +137,8 @@ class PhotoGeometricAutoencoder(keras.Model):
         depth = depth * (1.0 - border) + border * (0.7 * self.max_depth + 0.3 * self.min_depth)
         albedo = (1.0 + tf.tanh(self.albedo_net(images, training=training)[..., 0])) / 2.0
         view = self.view_net(images, training=training)
+        if self.view_gate is not None:
+            view = view * self.view_gate
         angles = view[:, :3] * math.radians(self.rotation_range)
         translation = view[:, 3:] * tf.constant([self.xy_translation, self.xy_translation, self.z_translation])
         light = self.light_net(images, training=training)
@@ -130,7 +146,8 @@ class PhotoGeometricAutoencoder(keras.Model):
         return {"depth": depth, "albedo": albedo, "rotation": photo_renderer.rotation_matrix(angles),
                 "translation": translation, "ambient": (1.0 + light[:, 0]) / 2.0,
                 "diffuse": (1.0 + light[:, 1]) / 2.0, "light": photo_renderer.light_direction(light[:, 2:]),
-                "sigma": sigma + 1e-4, "sigma_perceptual": sigma_perceptual + 1e-4}
+                "sigma": sigma + self.confidence_floor + 1e-4,
+                "sigma_perceptual": sigma_perceptual + self.confidence_floor + 1e-4}
 
     def render(self, factors, flip=False, light=None):
         """Renders decomposed `factors` (optionally flipped, or under another `light` `(ambient, diffuse,
@@ -193,6 +210,9 @@ class PhotoGeometricAutoencoder(keras.Model):
 
     def train_step(self, data):
         images = data["image"]
+        if self.view_gate is not None:
+            step = tf.cast(self.optimizer.iterations, tf.float32)
+            self.view_gate.assign(tf.clip_by_value(step / self.view_warmup - 1.0, 0.0, 1.0))
         with tf.GradientTape() as tape:
             total, terms, _ = self._objective(images, training=True)
         variables = self.trainable_variables
@@ -224,4 +244,5 @@ class PhotoGeometricAutoencoder(keras.Model):
                     rotation_range=self.rotation_range, xy_translation=self.xy_translation,
                     z_translation=self.z_translation, nf=self.nf, zdim=self.zdim, flip_weight=self.flip_weight,
                     perceptual_weight=self.perceptual_weight, perceptual_weights=self.perceptual_weights,
-                    use_confidence=self.use_confidence, depth_smoothness=self.depth_smoothness)
+                    use_confidence=self.use_confidence, depth_smoothness=self.depth_smoothness,
+                    flat_start=self.flat_start, confidence_floor=self.confidence_floor, view_warmup=self.view_warmup)

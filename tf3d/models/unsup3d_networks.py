@@ -36,7 +36,7 @@ def _encode(x, nf, levels, norm):
     return x
 
 
-def encoder_decoder(image_size, nf=16, zdim=128, outputs=1, name="encoder_decoder"):
+def encoder_decoder(image_size, nf=16, zdim=128, outputs=1, name="encoder_decoder", zero_output=False):
     """Image `[B, S, S, 1]` -> map `[B, S, S, outputs]` (no output activation).
 
     Args:
@@ -44,6 +44,9 @@ def encoder_decoder(image_size, nf=16, zdim=128, outputs=1, name="encoder_decode
       nf: width of the first convolution (Unsup3D: 64).
       zdim: size of the bottleneck code (Unsup3D: 256).
       outputs: channels of the map.
+      zero_output: start the last convolution at zero, so that the map starts
+        flat (Keras' Glorot start is pixel-scale noise of std ~0.5, which a
+        depth map turns into normals at random).
     """
     levels = _down_levels(image_size)
     images = keras.Input((image_size, image_size, 1))
@@ -64,7 +67,8 @@ def encoder_decoder(image_size, nf=16, zdim=128, outputs=1, name="encoder_decode
     x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)  # [B, S, S, nf]
     x = keras.layers.Conv2D(nf, 3, padding="same")(x)
     x = keras.layers.ReLU()(x)
-    out = keras.layers.Conv2D(outputs, 5, padding="same")(x)
+    out = keras.layers.Conv2D(outputs, 5, padding="same",
+                              kernel_initializer="zeros" if zero_output else "glorot_uniform")(x)
     return keras.Model(images, out, name=name)
 
 

@@ -39,6 +39,8 @@ class Unsup3DModelConfig:
     rotation_range: float = 60.0  # degrees: each rotation is tanh times this
     xy_translation: float = 0.1  # bound of the view's x and y translation
     z_translation: float = 0.0  # bound of the view's z translation
+    view_warmup: int = 0  # training steps the view is held at the identity, then ramped in over as many (0: off)
+    flat_start: bool = False  # depth and albedo networks' last conv starts at zero (flat depth) instead of Glorot noise
 
 
 @dataclasses.dataclass
@@ -47,6 +49,7 @@ class Unsup3DLossConfig:
     perceptual: float = 0.0  # weight of the VGG16 relu3_3 term; off: no ImageNet weights here (random VGG)
     perceptual_weights: typing.Optional[str] = None  # VGG16 notop .h5 with ImageNet weights; None: random
     confidence: bool = True  # scale the errors by the predicted confidence maps
+    confidence_floor: float = 0.0  # added to every confidence scale, so no pixel is discounted below it
     depth_smoothness: float = 0.0  # weight of the canonical depth's total variation (GAN2Shape's term; Unsup3D has none)
 
 
@@ -77,7 +80,9 @@ class Unsup3DConfig(config_lib.TaskConfig):
         for where, value in (("task.model.xy_translation", m.xy_translation),
                              ("task.model.z_translation", m.z_translation),
                              ("task.loss.flip_weight", loss.flip_weight), ("task.loss.perceptual", loss.perceptual),
-                             ("task.loss.depth_smoothness", loss.depth_smoothness)):
+                             ("task.loss.depth_smoothness", loss.depth_smoothness),
+                             ("task.loss.confidence_floor", loss.confidence_floor),
+                             ("task.model.view_warmup", m.view_warmup)):
             if value < 0:
                 raise config_lib.ConfigError(f"{where} must be >= 0, got {value}")
 
@@ -156,7 +161,8 @@ class Unsup3DTask(Task):
             rotation_centre=m.rotation_centre, rotation_range=m.rotation_range, xy_translation=m.xy_translation,
             z_translation=m.z_translation, nf=m.nf, zdim=m.zdim, flip_weight=loss.flip_weight,
             perceptual_weight=loss.perceptual, perceptual_weights=loss.perceptual_weights,
-            use_confidence=loss.confidence, depth_smoothness=loss.depth_smoothness)
+            use_confidence=loss.confidence, depth_smoothness=loss.depth_smoothness, flat_start=m.flat_start,
+            confidence_floor=loss.confidence_floor, view_warmup=m.view_warmup)
         model.build((None, size, size, 1))
         return model
 
