@@ -7,11 +7,24 @@ Local Nash Equilibrium" (2017), Eq. 6 (FID, there on Inception features):
 
 the squared 2-Wasserstein distance between N(mu_1, S_1) and N(mu_2, S_2).
 The matrix square root is `scipy.linalg.sqrtm`; as in the reference FID
-code, a product that is numerically singular gets a small ridge on both
-covariances, and the round-off imaginary part of the root is dropped.
+code, a product that is numerically singular (its root is not finite, or
+does not square back to it) gets a small ridge on both covariances, and the
+round-off imaginary part of the root is dropped.
 """
 
-_RIDGE = 1e-6
+import warnings
+
+_RIDGE = 1e-6  # relative to the mean variance
+_TOLERANCE = 1e-6  # relative Frobenius error of root @ root accepted without the ridge
+
+
+def _accurate(root, product):
+    import numpy as np
+
+    if not np.isfinite(root).all():
+        return False
+    scale = max(np.linalg.norm(product), 1e-300)
+    return np.linalg.norm(root @ root - product) / scale <= _TOLERANCE
 
 
 def gaussian_statistics(features):
@@ -43,9 +56,12 @@ def frechet_distance(mean1, cov1, mean2, cov2):
     for name, value, shape in (("mean2", mean2, (d,)), ("cov1", cov1, (d, d)), ("cov2", cov2, (d, d))):
         if value.shape != shape:
             raise ValueError(f"{name} must have shape {list(shape)} (mean1 has {d} entries), got {list(value.shape)}")
-    root = linalg.sqrtm(cov1 @ cov2)
-    if not np.isfinite(root).all():  # singular product: regularize as the reference FID code does
-        ridge = _RIDGE * np.eye(d)
+    product = cov1 @ cov2
+    with warnings.catch_warnings():  # a singular product is handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(product)
+    if not _accurate(root, product):  # singular product: regularize as the reference FID code does
+        ridge = _RIDGE * max(1.0, float(np.trace(cov1) + np.trace(cov2)) / d) * np.eye(d)
         root = linalg.sqrtm((cov1 + ridge) @ (cov2 + ridge))
     root = np.real(root)
     return float(np.sum((mean1 - mean2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(root))
