@@ -37,13 +37,15 @@ def test_one_step_trains_the_generators_and_leaves_the_critics():
     import keras
 
     model = tasks.build(_cfg()).build_model(INFO)
-    model.compile(keras.optimizers.Adam(1e-3), voxel_loss=WeightedBinaryCrossentropy(2.0), image_weight=3.0)
+    model.compile(keras.optimizers.Adam(1e-3), voxel_loss=WeightedBinaryCrossentropy(2.0), image_weight=3.0,
+                  image_loss="bce")
     rng = np.random.default_rng(0)
     images = tf.constant(rng.random((2, 32, 32, 1)), tf.float32)
     voxels = tf.constant(rng.random((2, 32, 32, 32)) > 0.9, tf.float32)
     before = {v.path: np.array(v) for v in model.weights}
     logs = {k: float(v) for k, v in model.train_step((images, voxels)).items()}
     assert logs["loss"] == pytest.approx(logs["voxel_loss"] + 3.0 * logs["image_loss"], rel=1e-5)
+    assert logs["image_loss"] > np.log(2) - 0.1  # the cross-entropy of gray levels against logits near 0
     for part in ("enc2d", "dec3d", "enc3d", "dec2d", "critic2d", "critic3d"):
         moved = [not np.array_equal(before[v.path], np.array(v)) for v in getattr(model, part).trainable_variables]
         assert all(moved) if part.startswith(("enc", "dec")) else not any(moved), part

@@ -5,7 +5,8 @@ same `task.model` section (`CycleGANTask.build_model`), turned into a
 `tf3d.models.supervised_cyclegan.SupervisedCycleGAN`: G = Dec3D o Enc2D and
 F = Dec2D o Enc3D fitted directly, G with the paired task's voxel loss
 (`task.voxel_loss`, weighted BCE by default, `task.loss.pos_weight`) and F
-with the L1 of its pictures. The data and the evaluation are the paired
+with the L1 of its pictures (`task.image_loss`; or the binary cross-entropy
+of their gray levels). The data and the evaluation are the paired
 ones: training pairs from `PairedTask.build_inputs` (grids in their view's
 frame), and `tf3d.evaluate` scores as for `cyclegan` (image -> voxels IoU at
 `eval.thresholds` per category, voxels -> image silhouette IoU against the
@@ -37,19 +38,22 @@ class CycleGANSupervisedConfig(CycleGANConfig):
     name: str = "cyclegan_supervised"  # registered task (tf3d.tasks): what is trained and how
     voxel_loss: str = "weighted_bce"  # G's loss, the paired task's (tf3d.losses.registry): weighted_bce or l1
     voxel_weight: float = 1.0  # weight of G's voxel loss
-    image_weight: float = 1.0  # weight of F's image L1
+    image_loss: str = "l1"  # F's loss: "l1" (the CycleGAN's image cycle) or "bce" of the gray levels (ae_pretrain's)
+    image_weight: float = 1.0  # weight of F's image loss
     reference_iou: float = 0.651  # the paired model's test IoU@eval.monitor_threshold (README)
     iou_margin: float = 0.1  # image -> voxels passes at IoU >= reference_iou - iou_margin
     pass_silhouette_iou: float = 0.8  # voxels -> image passes at silhouette IoU >= this
 
     def validate(self, experiment):
         from tf3d.losses import registry as losses
+        from tf3d.models.supervised_cyclegan import IMAGE_LOSSES
 
         super().validate(experiment)
         if self.mode != "learned":
             raise config_lib.ConfigError(f"task.mode must be learned here (F is the learned Dec2D o Enc3D that "
                                          f"check 3 supervises), got {self.mode!r}")
         config_lib.check_choice("task.voxel_loss", self.voxel_loss, sorted(losses.LOSSES))
+        config_lib.check_choice("task.image_loss", self.image_loss, IMAGE_LOSSES)
         for key in ("voxel_weight", "image_weight"):
             config_lib.check_positive(f"task.{key}", getattr(self, key))
         for key in ("reference_iou", "pass_silhouette_iou"):
@@ -90,12 +94,14 @@ class CycleGANSupervisedTask(CycleGANTask):
         schedule = keras.optimizers.schedules.CosineDecay(
             t.learning_rate, decay_steps=t.epochs * inputs.steps_per_epoch, alpha=t.lr_decay)
         model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=task.beta_1, beta_2=task.beta_2),
-                      voxel_loss=self.loss, voxel_weight=task.voxel_weight, image_weight=task.image_weight)
+                      voxel_loss=self.loss, voxel_weight=task.voxel_weight, image_weight=task.image_weight,
+                      image_loss=task.image_loss)
 
     def describe(self, model, inputs):
         generators = sum(int(v.numpy().size) for v in model.generator_variables)
         return (f"{self.name}: the CycleGAN's generators ({generators:,} parameters) on pairs, G with "
-                f"{self.config.task.voxel_loss} (pos_weight {getattr(self.loss, 'pos_weight', '-')}), F with L1")
+                f"{self.config.task.voxel_loss} (pos_weight {getattr(self.loss, 'pos_weight', '-')}), F with "
+                f"{self.config.task.image_loss}")
 
     def evaluate(self, model, data, split, *, categories=None, max_batches=None):
         """`CycleGANTask.evaluate`'s report plus the check's verdict."""
