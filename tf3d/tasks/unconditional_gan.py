@@ -29,7 +29,7 @@ import dataclasses
 from tf3d import config as config_lib
 from tf3d import tasks
 from tf3d.models import unconditional_gan as _classes  # noqa: F401 (registers the Keras classes `runs.load_model` needs)
-from tf3d.tasks.cyclegan import CycleGANModelConfig
+from tf3d.tasks.cyclegan import CycleGANModelConfig, CycleGANTask
 from tf3d.tasks.paired import PairedTask
 
 DOMAINS = ("voxels", "image")
@@ -60,10 +60,6 @@ class UnconditionalGANConfig(config_lib.TaskConfig):
         config_lib.check_positive("task.model.latent_dim", self.model.latent_dim)
         if self.gp_weight < 0:
             raise config_lib.ConfigError(f"task.gp_weight must be >= 0, got {self.gp_weight}")
-        if not self.classifier:
-            raise config_lib.ConfigError(f"task.classifier must name the run directory of a check-1 "
-                                         f"{_CLASSIFIER_PART[self.domain]} classifier "
-                                         f"(experiments/debug/check1_critics.yaml)")
         if not 0 < self.pass_fraction <= 1:
             raise config_lib.ConfigError(f"task.pass_fraction must be in (0, 1], got {self.pass_fraction}")
         for key in ("beta_1", "beta_2"):
@@ -95,6 +91,9 @@ class UnconditionalGANTask(PairedTask):
         from tf3d import cli, runs
 
         task = self.config.task
+        if not task.classifier:
+            raise cli.UserError(f"task.classifier must name the run directory of a check-1 "
+                                f"{_CLASSIFIER_PART[task.domain]} classifier (experiments/debug/check1_critics.yaml)")
         model, cfg = runs.load_model(task.classifier)
         part = getattr(cfg.task, "part", None)
         if cfg.task.name != "part_classifier" or part != _CLASSIFIER_PART[task.domain]:
@@ -130,14 +129,8 @@ class UnconditionalGANTask(PairedTask):
         return np.random.default_rng(0).standard_normal((batch_size, self.config.task.model.latent_dim)).astype("float32")
 
     def compile(self, model, inputs):
-        import keras
-
-        t, task = self.config.train, self.config.task
-        schedule = keras.optimizers.schedules.CosineDecay(
-            t.learning_rate, decay_steps=t.epochs * inputs.steps_per_epoch, alpha=t.lr_decay)
-        model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=task.beta_1, beta_2=task.beta_2),
-                      critic_optimizer=keras.optimizers.Adam(task.critic_learning_rate, beta_1=task.beta_1,
-                                                             beta_2=task.beta_2))
+        """As `cyclegan` compiles: cosine-decayed Adam for the generator, constant Adam for the critic."""
+        CycleGANTask.compile(self, model, inputs)
 
     def monitor(self):
         return "val_fd", "min"
