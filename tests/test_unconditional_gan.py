@@ -70,6 +70,7 @@ def test_the_local_check_trains_and_prints_its_verdict(tmp_path, capsys):
     fd_mean, fd_real = rows["mean shape per view"]["fd"], rows["real test set"]["fd"]
     assert report["need_fd"] == pytest.approx((fd_mean + fd_real) / 2)
     assert report["passed"] == (rows["generated"]["fd"] <= report["need_fd"])
+    assert [os.path.basename(p).split("_", 1)[1] for p in report["figures"]] == ["test_samples.png"]
     # A classifier of the other domain is refused, naming the part it needs.
     image_cfg = config.resolve(LOCAL, [f"data.dir={data}", f"run_dir={run_dir}_image", "task.domain=image",
                                        f"task.classifier={classifier}"])

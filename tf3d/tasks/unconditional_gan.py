@@ -172,6 +172,7 @@ class UnconditionalGANTask(PairedTask):
         count = len(sets["real test set"][1])
         means = baselines.per_view_means(data, d.train_split, (key,), image_size=d.image_size,
                                          categories=d.categories)[key]  # [V, ...]
+        self._means = means  # for `figures`, which runs next
         picks = np.arange(count) % len(means)  # every view equally often, as in the test set
         sets["mean shape per view"] = sample_quality.classify(
             classifier, (means[picks[i:i + e.batch_size]] for i in range(0, count, e.batch_size)))
@@ -196,6 +197,33 @@ class UnconditionalGANTask(PairedTask):
                      f"(criterion: <= {report['need_fd']:.3f}, {report['pass_fraction']:g} of the way from the "
                      f"mean shape to the real test set)")
         return "\n".join(lines)
+
+    def figures(self, model, data, split, prefix):
+        """`<prefix>_samples.png`: a row each of real test items, mean shapes (one per view) and samples."""
+        import numpy as np
+
+        from tf3d import baselines, plots
+        from tf3d.data import pipeline
+        from tf3d.training.cycle_previews import image_panel
+        from tf3d.training.voxel_render import render_voxels
+
+        d, key = self.config.data, ("voxels" if self.config.task.domain == "voxels" else "image")
+        source = pipeline.resolve(data, split)
+        elevation = float((source.info.get("viewpoints") or {}).get("elevation", 30.0))
+        means = getattr(self, "_means", None)
+        if means is None:
+            means = baselines.per_view_means(data, d.train_split, (key,), image_size=d.image_size,
+                                             categories=d.categories)[key]
+        count = min(8, len(means))
+        batch = next(iter(pipeline.make_dataset(source, split, batch_size=count * 8, training=False, views="all",
+                                                **self._pipeline_options())))
+        real = self._pick(*batch).numpy()[::8][:count]  # one view of each of the first models
+        draw = (lambda x: render_voxels(x, elevation, image_size=96)) if key == "voxels" \
+            else (lambda x: image_panel(x, 96))
+        rows = [[draw(x) for x in items] for items in (real, means[:count], model.sample(count, _SAMPLE_SEED))]
+        path = f"{prefix}_samples.png"
+        plots.save_png(path, plots.grid(rows, row_labels=["real (test)", "mean shape", "generated"]))
+        return [path]
 
     def predict(self, model, run, args):
         raise NotImplementedError(f"task {self.name!r} is a debugging check; it has no inference")
