@@ -7,8 +7,8 @@ tell chairs from tables) in the place of Inception:
 
 * `fd`: the Fréchet distance (`tf3d.metrics.frechet_distance`) between the
   classifier's penultimate features (`PartClassifier.features`: the last conv
-  map averaged over space, as FID averages Inception's) of the samples and of
-  the real training set;
+  map averaged over space, as FID averages Inception's, or the whole map) of
+  the samples and of the real training set;
 * `confident`: the share of samples the classifier labels with probability
   >= `confidence` (0.9) of either category: a recognisable chair or table;
 * `second`: the share labelled as the second category (all one class is a
@@ -22,17 +22,18 @@ with the same classifier and sample count.
 CONFIDENCE = 0.9
 
 
-def classify(classifier, batches):
+def classify(classifier, batches, pooled=True):
     """`(features [N, C], probabilities of the second category [N])` of every batch of samples.
 
     Args:
       classifier: a `PartClassifier`.
       batches: iterable of `[b, ...]` samples (arrays or tensors) of the classifier's input shape.
+      pooled: spatially averaged features (default), or the whole last conv map (`PartClassifier.features`).
     """
     import numpy as np
     import tensorflow as tf
 
-    run = tf.function(lambda x: (classifier.features(x), tf.sigmoid(classifier(x, training=False))))
+    run = tf.function(lambda x: (classifier.features(x, pooled), tf.sigmoid(classifier(x, training=False))))
     features, probabilities = [], []
     for batch in batches:
         f, p = run(tf.cast(batch, tf.float32))

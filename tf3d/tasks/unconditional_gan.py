@@ -48,11 +48,13 @@ class UnconditionalGANConfig(config_lib.TaskConfig):
     gp_weight: float = 10.0  # lambda of the gradient penalty
     n_critic: int = 5  # critic updates per generator update
     classifier: str = ""  # run directory of the domain's check-1 classifier (part_classifier, critic3d or critic2d)
+    features: str = "pooled"  # classifier features: "pooled" (last conv map averaged over space) or "flat" (the whole map)
     val_samples: int = 256  # samples scored against the validation split after every epoch (val_fd)
     pass_fraction: float = 0.5  # pass: FD(generated) <= FD(mean) - pass_fraction * (FD(mean) - FD(real test))
 
     def validate(self, experiment):
         config_lib.check_choice("task.domain", self.domain, DOMAINS)
+        config_lib.check_choice("task.features", self.features, ("pooled", "flat"))
         config_lib.check_choice("task.model.generator_norm", self.model.generator_norm, ("none", "instance", "batch"))
         config_lib.check_choice("task.model.critic_norm", self.model.critic_norm, ("instance", "none"))
         for key in ("critic_learning_rate", "n_critic", "val_samples"):
@@ -138,7 +140,8 @@ class UnconditionalGANTask(PairedTask):
     def callbacks(self, model, inputs, run):
         from tf3d.training.fd_monitor import FrechetMonitor
 
-        return [FrechetMonitor(self.classifier(), inputs.val, self.config.task.val_samples)]
+        task = self.config.task
+        return [FrechetMonitor(self.classifier(), inputs.val, task.val_samples, pooled=task.features == "pooled")]
 
     def describe(self, model, inputs):
         task = self.config.task
@@ -160,6 +163,7 @@ class UnconditionalGANTask(PairedTask):
         d, e, task = self.config.data, self.config.eval, self.config.task
         classifier = self.classifier()
         key = "voxels" if task.domain == "voxels" else "image"
+        classify = lambda batches: sample_quality.classify(classifier, batches, task.features == "pooled")  # noqa: E731
 
         def real(which):
             ds = pipeline.make_dataset(pipeline.resolve(data, which), which, batch_size=e.batch_size, training=False,
@@ -167,34 +171,34 @@ class UnconditionalGANTask(PairedTask):
             ds = ds.map(self._pick)
             return ds.take(max_batches) if max_batches else ds
 
-        reference, _ = sample_quality.classify(classifier, real(d.train_split))
-        sets = {"real test set": sample_quality.classify(classifier, real(split))}
+        reference, _ = classify(real(d.train_split))
+        sets = {"real test set": classify(real(split))}
         count = len(sets["real test set"][1])
         means = baselines.per_view_means(data, d.train_split, (key,), image_size=d.image_size,
                                          categories=d.categories)[key]  # [V, ...]
         self._means = means  # for `figures`, which runs next
         picks = np.arange(count) % len(means)  # every view equally often, as in the test set
-        sets["mean shape per view"] = sample_quality.classify(
-            classifier, (means[picks[i:i + e.batch_size]] for i in range(0, count, e.batch_size)))
-        sets["generated"] = sample_quality.classify(classifier, model.sample_batches(count, _SAMPLE_SEED,
-                                                                                     e.batch_size))
+        sets["mean shape per view"] = classify(means[picks[i:i + e.batch_size]] for i in range(0, count, e.batch_size))
+        sets["generated"] = classify(model.sample_batches(count, _SAMPLE_SEED, e.batch_size))
         rows = {name: sample_quality.scores(f, p, reference) for name, (f, p) in sets.items()}
         fd_mean, fd_real = rows["mean shape per view"]["fd"], rows["real test set"]["fd"]
         need = fd_mean - task.pass_fraction * (fd_mean - fd_real)
         return {"rows": rows, "reference_count": int(len(reference)), "need_fd": need,
                 "passed": rows["generated"]["fd"] <= need, "pass_fraction": task.pass_fraction,
-                "domain": task.domain, "classifier": task.classifier, "data": data, "split": split}
+                "domain": task.domain, "classifier": task.classifier, "features": task.features, "data": data,
+                "split": split}
 
     def format_report(self, report):
-        lines = [f"{report['domain']}: features of {report['classifier']}; Fréchet distance to the training "
+        lines = [f"{report['domain']}: {report.get('features', 'pooled')} features of {report['classifier']}; "
+                 f"Fréchet distance to the training "
                  f"split ({report['reference_count']} examples)",
                  f"{'samples':<22}{'count':>7}{'FD':>10}{'confident':>11}{'labelled 2nd':>14}"]
         for name, row in report["rows"].items():
-            lines.append(f"{name:<22}{row['count']:>7}{row['fd']:>10.3f}{row['confident']:>11.3f}"
+            lines.append(f"{name:<22}{row['count']:>7}{row['fd']:>10.4g}{row['confident']:>11.3f}"
                          f"{row['second']:>14.3f}")
         verdict = "PASS" if report["passed"] else "FAIL"
-        lines.append(f"check 4 ({report['domain']} GAN alone): FD {report['rows']['generated']['fd']:.3f} -> {verdict} "
-                     f"(criterion: <= {report['need_fd']:.3f}, {report['pass_fraction']:g} of the way from the "
+        lines.append(f"check 4 ({report['domain']} GAN alone): FD {report['rows']['generated']['fd']:.4g} -> {verdict} "
+                     f"(criterion: <= {report['need_fd']:.4g}, {report['pass_fraction']:g} of the way from the "
                      f"mean shape to the real test set)")
         return "\n".join(lines)
 

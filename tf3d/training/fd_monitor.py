@@ -14,23 +14,26 @@ class FrechetMonitor(keras.callbacks.Callback):
       real: iterable of batches of real validation samples (read once, at the start of training).
       count: samples drawn from `model.sample` at each epoch's end (fixed noise: `seed`).
       seed: noise seed.
+      pooled: the classifier's pooled or flat features (`PartClassifier.features`).
     """
 
-    def __init__(self, classifier, real, count=256, seed=1):
+    def __init__(self, classifier, real, count=256, seed=1, pooled=True):
         super().__init__()
         self.classifier, self.real, self.count, self.seed = classifier, real, int(count), int(seed)
+        self.pooled = bool(pooled)
         self._reference = None
 
     def on_train_begin(self, logs=None):
         from tf3d.metrics.sample_quality import classify
 
-        self._reference = classify(self.classifier, self.real)[0]
+        self._reference = classify(self.classifier, self.real, self.pooled)[0]
 
     def on_epoch_end(self, epoch, logs=None):
         from tf3d.metrics import sample_quality
 
         features, probabilities = sample_quality.classify(self.classifier,
-                                                          self.model.sample_batches(self.count, self.seed))
+                                                          self.model.sample_batches(self.count, self.seed),
+                                                          self.pooled)
         result = sample_quality.scores(features, probabilities, self._reference)
         if logs is not None:
             logs["val_fd"], logs["val_confident"] = result["fd"], result["confident"]
