@@ -22,6 +22,19 @@ def test_every_part_gives_one_logit_per_example():
         PartClassifier("dec3d")
 
 
+def test_penultimate_features_of_critics_and_encoders():
+    critic = PartClassifier("critic3d", 16, [4, 8], norm="none")
+    critic.build(critic.batch_shape)
+    grids = np.random.default_rng(0).random((3, 16, 16, 16)).astype(np.float32)
+    flat = np.asarray(critic.features(grids, pooled=False))
+    assert flat.shape == (3, 4 * 4 * 4 * 8)  # two stride-2 convs: 16^3 -> 4^3, 8 channels
+    pooled = np.asarray(critic.features(grids))
+    np.testing.assert_allclose(pooled, flat.reshape(3, 64, 8).mean(axis=1), rtol=1e-5, atol=1e-6)  # channels last
+    encoder = PartClassifier("enc2d", 16, [4, 8], latent_dim=8, norm="none")
+    encoder.build(encoder.batch_shape)
+    assert np.asarray(encoder.features(np.zeros((3, 16, 16, 1), np.float32))).shape == (3, 8)  # the code
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment, part", [("experiments/debug/check1_critics_local.yaml", "critic3d"),
                                               ("experiments/debug/check2_encoders_local.yaml", "enc2d")])

@@ -24,27 +24,37 @@ from tf3d import cli
 _EPS = 1e-6
 
 
-def mean_shapes(data, split="train", *, image_size=64, batch_size=64, categories=()):
-    """`(grids [V, R, R, R], masks [V, h, w])`: the mean occupancy and mask of each view of `split`."""
+def per_view_means(data, split="train", keys=("voxels", "mask"), *, image_size=64, batch_size=64, categories=()):
+    """`{key: [V, ...]}`: the mean of each of the pipeline's `keys` ("image", "voxels", "mask") per view of `split`."""
     import numpy as np
 
     from tf3d.data import pipeline
 
     source = pipeline.resolve(data, split)
     ds = pipeline.make_dataset(source, split, batch_size=batch_size, training=False, views="all",
-                               image_size=image_size, categories=categories, with_metadata=True, with_masks=True)
-    views, r = source.num_views, source.resolution
-    grids, masks = np.zeros((views, r, r, r)), np.zeros((views, image_size, image_size))
-    counts = np.zeros(views)
+                               image_size=image_size, categories=categories, with_metadata=True,
+                               with_masks="mask" in keys)
+    views = source.num_views
+    sums, counts = {}, np.zeros(views)
     for batch in ds:
         view = batch["view"].numpy()
-        np.add.at(grids, view, batch["voxels"].numpy())
-        np.add.at(masks, view, batch["mask"].numpy()[..., 0])
+        for key in keys:
+            values = batch[key].numpy().astype(np.float64)
+            sums.setdefault(key, np.zeros((views,) + values.shape[1:]))
+            np.add.at(sums[key], view, values)
         np.add.at(counts, view, 1)
     if not counts.any():
         raise ValueError(f"no examples in {data} ({split})")
     counts = np.maximum(counts, 1)
-    return (grids / counts[:, None, None, None]).astype(np.float32), (masks / counts[:, None, None]).astype(np.float32)
+    return {key: (total / counts.reshape((views,) + (1,) * (total.ndim - 1))).astype(np.float32)
+            for key, total in sums.items()}
+
+
+def mean_shapes(data, split="train", *, image_size=64, batch_size=64, categories=()):
+    """`(grids [V, R, R, R], masks [V, h, w])`: the mean occupancy and mask of each view of `split`."""
+    means = per_view_means(data, split, ("voxels", "mask"), image_size=image_size, batch_size=batch_size,
+                           categories=categories)
+    return means["voxels"], means["mask"][..., 0]
 
 
 def score_mean_shape(data, split="test", *, train_split="train", image_size=64, batch_size=64,

@@ -74,11 +74,16 @@ class Critic(keras.layers.Layer):
         self._flatten.build(shape)
         self._score.build(self._flatten.compute_output_shape(shape))
 
-    def call(self, inputs, training=False):
+    def features(self, inputs, training=False):
+        """The last block's activations `[B, C]`, `[B, h', w', C]` or `[B, X', Y', Z', C]` (the score is linear in them)."""
         x = keras.ops.expand_dims(inputs, -1) if self.rank == 3 else inputs  # [B, ..., C]
         for block in self._convs:
             x = block(x, training=training)
-        return keras.ops.squeeze(self._score(self._flatten(x), training=training), -1)  # [B]
+        return x
+
+    def call(self, inputs, training=False):
+        return keras.ops.squeeze(self._score(self._flatten(self.features(inputs, training)), training=training),
+                                 -1)  # [B]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],)

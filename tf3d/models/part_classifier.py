@@ -60,6 +60,17 @@ class PartClassifier(keras.Model):
             self.head.build((input_shape[0], self.latent_dim))
         self.built = True
 
+    def features(self, inputs, pooled=True):
+        """`[B, C]` penultimate features (inference mode): a critic's last conv activations averaged over
+        space (as FID averages Inception's last conv map; `pooled=False`: the whole map flattened, what the
+        logit reads), or an encoder's code `[B, L]`."""
+        if self.head is not None:
+            return self.body(inputs, training=False)
+        maps = self.body.features(inputs, training=False)  # [B, ..., C]
+        if not pooled:
+            return keras.ops.reshape(maps, (keras.ops.shape(maps)[0], -1))  # [B, prod(...) * C]
+        return keras.ops.mean(maps, axis=tuple(range(1, len(maps.shape) - 1)))
+
     def call(self, inputs, training=False):
         out = self.body(inputs, training=training)
         return out if self.head is None else keras.ops.squeeze(self.head(out), -1)  # [B]
