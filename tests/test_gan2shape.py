@@ -66,7 +66,7 @@ def test_gan2shape_task_trains_and_evaluates(shaded_dataset, tmp_path):
 
 # ---------------------------------------------------------------- per-instance stages
 
-SIZE = 32  # instance side of the tiny fixture (the GAN: 16 px)
+SIZE = 16  # instance side of the tiny fixture (the GAN: 16 px too)
 
 
 def _bump_scene(count=3, size=SIZE):
@@ -171,7 +171,7 @@ def test_gan2shape_prior_and_step1_fit_the_instance():
 
 def test_gan2shape_offset_regularizer_and_step2():
     """The regularizer is `lambda mean(dw^2)`; the encoder starts at zero offsets (the projected sample is
-    G(w)); step 2 lowers its loss, and a large lambda keeps the offsets smaller."""
+    G(w)); step 2 lowers the projection error, and a large lambda keeps the offsets smaller."""
     from tf3d.models import gan2shape
 
     offsets = tf.constant(np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 10)
@@ -187,8 +187,9 @@ def test_gan2shape_offset_regularizer_and_step2():
         assert float(at_start["offset"]) == 0.0
         np.testing.assert_allclose(at_start["projected"].numpy(),
                                    np.repeat(stages.gan.synthesis(stages.styles).numpy(), 4, 0), atol=1e-5)
-        first, last = stages.run_step("step2", 30)
-        assert last < first
+        stages.run_step("step2", 30)
+        if weight == 0.0:  # on the fixed samples, not the random batches the steps saw
+            assert float(stages.inversion_terms(small)["l1"]) < 0.95 * float(at_start["l1"])
         norms[weight] = float(tf.reduce_mean(tf.square(stages.encoder(small))))
     assert norms[100.0] < 0.5 * norms[0.0]
 

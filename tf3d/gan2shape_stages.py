@@ -82,8 +82,8 @@ class SamplingConfig:
     yaw: float = 30.0  # degrees: pseudo views' yaw uniform in [-yaw, yaw]
     pitch: float = 15.0  # degrees: pitch uniform in [-pitch, pitch]
     light_xy: float = 1.0  # light direction normalize(x, y, -1), x and y uniform in [-light_xy, light_xy]
-    ambient: typing.List[float] = dataclasses.field(default_factory=lambda: [0.2, 0.6])  # uniform range
-    diffuse: typing.List[float] = dataclasses.field(default_factory=lambda: [0.4, 0.8])  # uniform range
+    ambient: typing.List[float] = dataclasses.field(default_factory=lambda: [0.2, 0.45])  # uniform range (the build's)
+    diffuse: typing.List[float] = dataclasses.field(default_factory=lambda: [0.5, 0.7])  # uniform range (the build's)
 
 
 @dataclasses.dataclass
@@ -432,6 +432,7 @@ def run(config, gan=None, progress=True):
         instances.append(record)
         if i < config.figure_instances:
             pictures.append(_picture_row(stages, data, i, shapes))
+        runs.write_json(os.path.join(config.out_dir, "metrics.json"), {"instances": instances, "partial": True})
         if progress:
             final = record["scores"][f"stage{config.stages}"]
             print(f"instance {i} ({record['id']}): SIDE {100 * final[0]:.2f}e-2, MAD {final[1]:.1f} deg after "
