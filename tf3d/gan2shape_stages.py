@@ -50,6 +50,7 @@ class InstancesConfig:
     data: str = "data/shaded"  # shaded build (`python -m pipelines.build shaded`)
     split: str = "test"  # images taken from this split, in record order
     first: int = 0  # records skipped before the first instance
+    every: int = 1  # take every k-th record (the build stores a model's views together: 4 for one per model)
     count: int = 8  # instances
 
 
@@ -125,7 +126,8 @@ def resolve(path=None, overrides=()):
 def validate(config):
     """Checks the values; raises ConfigError naming the key. Returns `config`."""
     n, s = config.networks, config.steps
-    positive = {"stages": config.stages, "instances.count": config.instances.count, "networks.nf": n.nf,
+    positive = {"stages": config.stages, "instances.count": config.instances.count,
+                "instances.every": config.instances.every, "networks.nf": n.nf,
                 "networks.zdim": n.zdim, "networks.min_depth": n.min_depth,
                 "networks.learning_rate": n.learning_rate, "steps.pseudo_samples": s.pseudo_samples,
                 "steps.batch": s.batch, "steps.inversion_learning_rate": s.inversion_learning_rate}
@@ -159,7 +161,7 @@ def validate(config):
 
 
 def load_instances(instances):
-    """`instances.count` records of the split as numpy: image `[N, S, S, 1]`, mask `[N, S, S]` bool,
+    """`instances.count` records of the split (from `first`, every `every`-th) as numpy: image `[N, S, S, 1]`, mask `[N, S, S]` bool,
     depth `[N, S, S]`, normal `[N, S, S, 3]`, intrinsics `[3, 3]`, model ids."""
     from tf3d.data import shaded_records
 
@@ -167,10 +169,11 @@ def load_instances(instances):
         ds = shaded_records.make_dataset(instances.data, instances.split, batch_size=1, training=False)
     except (FileNotFoundError, ValueError) as error:
         raise cli.UserError(str(error)) from None
-    records = list(ds.skip(instances.first).take(instances.count))
+    records = list(ds.skip(instances.first).shard(instances.every, 0).take(instances.count))
     if len(records) < instances.count:
-        raise cli.UserError(f"{instances.data} has {instances.first + len(records)} {instances.split} images, "
-                            f"fewer than instances.first + instances.count = {instances.first + instances.count}")
+        raise cli.UserError(f"{instances.data} has {len(records)} {instances.split} images from record "
+                            f"{instances.first} on, every {instances.every}th, fewer than instances.count = "
+                            f"{instances.count}")
     stack = lambda key: np.concatenate([r[key].numpy() for r in records])  # noqa: E731
     return {"image": stack("image"), "mask": stack("mask")[..., 0] > 0.5, "depth": stack("depth"),
             "normal": stack("normal"), "intrinsics": records[0]["intrinsics"].numpy()[0],
