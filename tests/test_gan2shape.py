@@ -224,11 +224,11 @@ def test_gan2shape_stages_end_to_end(tmp_path):
     analytic ellipsoid baseline better than constant depth on bumps that are ellipsoids."""
     from tf3d import gan2shape_stages
 
-    data = _write_shaded(str(tmp_path / "bumps"), _bump_scene(count=2))
+    data = _write_shaded(str(tmp_path / "bumps"), _bump_scene(count=3))
     out = str(tmp_path / "out")
-    config = _stages_config(**{"instances.data": data, "out_dir": out})
+    config = _stages_config(**{"instances.data": data, "out_dir": out, "instances.every": 2})
     result = gan2shape_stages.run(config, gan=_tiny_gan(), progress=False)
-    assert len(result["instances"]) == 2
+    assert [r["id"] for r in result["instances"]] == ["bump0", "bump2"]
     scores = result["summary"]
     assert set(scores) == {"constant", "ellipsoid", "prior", "stage1", "stage2"}
     assert all(np.isfinite(s["side"]) and np.isfinite(s["mad"]) for s in scores.values())
@@ -250,6 +250,8 @@ def test_gan2shape_stages_config_validation():
         _stages_config(**{"networks.nf": 6})
     with pytest.raises(config_lib.ConfigError, match="unknown config key 'steps.step4'"):
         _stages_config(**{"steps.step4": 1})
+    with pytest.raises(config_lib.ConfigError, match="instances.every"):
+        _stages_config(**{"instances.every": 0})
     with pytest.raises(config_lib.ConfigError, match="sampling.ambient"):
         _stages_config(**{"sampling.ambient": "[0.5, 0.1]"})
     assert gan2shape_stages.resolve("experiments/gan2shape_stages.yaml").stages >= 1
