@@ -1,11 +1,12 @@
-"""Task `gan2shape`, first stage only: the 2D image GAN that GAN2Shape (Pan et al. 2021, "Do 2D GANs Know
-3D Shape?") builds on, trained by tf3d on the shaded renders (`tf3d.models.style_gan.StyleGAN`).
+"""Task `gan2shape`: the 2D image GAN that GAN2Shape (Pan et al. 2021, "Do 2D GANs Know 3D Shape?") builds
+on, trained by tf3d on the shaded renders (`tf3d.models.style_gan.StyleGAN`).
 
-GAN2Shape's per-instance stages (ellipsoid prior, step 1 albedo, step 2 pseudo samples and GAN inversion
-with latent offsets, step 3 all four networks with depth smoothness) are not implemented yet: see
-docs/unsup3d.md for what remains. This task trains and saves the GAN they need; `tf3d.evaluate` reports
-the discriminator's mean logits on real test images and on as many generated ones (a sanity check, not a
-quality score: tf3d has no Inception network to compute FID with).
+GAN2Shape's per-instance stages (GAN inversion, ellipsoid prior, step 1 albedo, step 2 pseudo samples and
+their projection by latent offsets, step 3 all four networks with depth smoothness) run on a trained run of
+this task: `python -m tf3d.gan2shape_stages experiments/gan2shape_stages.yaml` (`tf3d.gan2shape_stages`,
+docs/gan2shape.md). `tf3d.evaluate` reports the discriminator's mean logits on real test images and on as
+many generated ones (a sanity check, not a quality score: tf3d has no Inception network to compute FID
+with); `python -m tf3d.gan2shape_samples RUN --data DIR` draws samples and inversions of test images.
 """
 
 import dataclasses
