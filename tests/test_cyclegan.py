@@ -244,6 +244,33 @@ def test_cyclegan_resumes_weights_and_both_optimizers(dataset, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("domain", ["image", "voxels"])
+def test_ae_pretrain_resumes_after_a_kill(domain, dataset, tmp_path):
+    cfg = _cfg(AE[domain], dataset, str(tmp_path / "run"), "train.epochs=2", "train.steps_per_epoch=2",
+               "train.val_batches=1")
+    killed, resumed = {}, {}
+
+    class KillAfterFirst(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            killed.update(weights=[np.array(w) for w in self.model.weights],
+                          step=int(self.model.optimizer.iterations.numpy()))
+            raise _Killed()
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            resumed.update(weights=[np.array(w) for w in self.model.weights],
+                           step=int(self.model.optimizer.iterations.numpy()))
+
+    with pytest.raises(_Killed):
+        train.train(cfg, verbose=0, callbacks=[KillAfterFirst()])
+    train.train(cfg, verbose=0, callbacks=[Probe()])
+    assert resumed["step"] == killed["step"] == 2
+    for a, b in zip(resumed["weights"], killed["weights"]):
+        np.testing.assert_array_equal(a, b)
+    assert json.load(open(runs.RunDir(cfg.run_dir).summary))["epochs"] == 2
+
+
+@pytest.mark.slow
 def test_ae_pretrain_scores_its_reconstructions(ae_runs, dataset):
     for domain, key in (("image", "l1"), ("voxels", "per_category")):
         _, report, _ = evaluate.evaluate_run(ae_runs[domain], split="test", max_batches=1)
