@@ -175,15 +175,14 @@ def ablate(experiment, vary, seeds, out_dir=None, overrides=(), metrics=(), log=
 
 def main(argv=None):
     parser = cli.parser("python -m tf3d.ablate", __doc__.split("\n")[0])
-    parser.add_argument("experiment", help="experiment YAML, e.g. experiments/cyclegan_local.yaml")
+    cli.add_experiment_arguments(parser, "experiments/cyclegan_ablation.yaml",
+                                 "override a config field of every run (repeatable)")
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                         help="a config key and the values to compare (repeatable: the variants are all combinations)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per variant, train.seed = 0 .. N-1 (default 3)")
     parser.add_argument("--out", help="output directory (default runs/ablate/<experiment name>)")
     parser.add_argument("--metrics", nargs="*", default=[],
                         help="further final metrics to tabulate, e.g. val_silhouette_iou (default: the monitored one)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field of every run (repeatable)")
     args = parser.parse_args(argv)
 
     def body(a):

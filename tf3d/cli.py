@@ -41,6 +41,15 @@ def parser(prog, description):
     return result
 
 
+def add_experiment_arguments(parser, example,
+                             overrides_help="override a config key (value parsed as YAML); repeatable"):
+    """The positional experiment YAML and the repeatable `--set KEY=VALUE` (as `overrides`) of every runner."""
+    parser.add_argument("experiment", help=f"experiment YAML, e.g. {example}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=overrides_help)
+    return parser
+
+
 @contextlib.contextmanager
 def _stderr_to_file():
     """Points file descriptor 2 at a temporary file; yields the file."""

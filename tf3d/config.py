@@ -205,18 +205,28 @@ def resolve(path=None, overrides=(), base=None):
       overrides: strings `section.key=value`.
       base: starting config (default `ExperimentConfig()`).
     """
-    config = base or ExperimentConfig()
+    config = layered(base or ExperimentConfig(), path, overrides)
+    validate(config)
+    return config
+
+
+def layered(config, path=None, overrides=(), merge_fn=None, where="experiments/"):
+    """`config` <- YAML file at `path` (local or gs://) <- each `--set` override; not validated.
+
+    The layering every experiment schema shares (this module's, `tf3d.fitting.config`'s,
+    `tf3d.gan2shape_config`'s); `merge_fn` (default `merge`) merges one mapping in, `where` names
+    the experiment files in the error for a missing `path`.
+    """
+    merge_fn = merge_fn or merge
     if path:
         import tensorflow as tf
 
         if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"experiment file {path} does not exist (see experiments/)")
+            raise FileNotFoundError(f"experiment file {path} does not exist (see {where})")
         with tf.io.gfile.GFile(path) as fh:
-            loaded = yaml.safe_load(fh) or {}
-        config = merge(config, loaded)
+            config = merge_fn(config, yaml.safe_load(fh) or {})
     for text in overrides:
-        config = merge(config, parse_override(text))
-    validate(config)
+        config = merge_fn(config, parse_override(text))
     return config
 
 

@@ -13,7 +13,7 @@ from tf3d import cli
 def _fit(args):
     from tf3d.fitting import config, run
 
-    cfg = config.resolve(args.experiment, args.set)
+    cfg = config.resolve(args.experiment, args.overrides)
     result = run.fit(cfg, progress=not args.no_progress)
     print(run.format_metrics(result))
     print(f"wrote {cfg.out_dir}/fitted.obj, strip.png, metrics.json")
@@ -21,9 +21,7 @@ def _fit(args):
 
 def main(argv=None):
     parser = cli.parser("python -m tf3d.fit", "Deform an icosphere to fit a target mesh.")
-    parser.add_argument("experiment", help="experiment YAML (experiments/fit_*.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (value parsed as YAML); repeatable")
+    cli.add_experiment_arguments(parser, "experiments/fit_points.yaml")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return cli.run(_fit, parser.parse_args(argv))
 

@@ -7,10 +7,7 @@ validates everything before anything runs. What each key does: `tf3d.gan2shape_s
 """
 
 import dataclasses
-import os
 import typing
-
-import yaml
 
 from tf3d import config as config_lib
 from tf3d.config import ConfigError
@@ -85,15 +82,7 @@ class StagesConfig:
 
 def resolve(path=None, overrides=()):
     """Defaults <- YAML file at `path` <- each `--set key=value`, validated."""
-    config = StagesConfig()
-    if path:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"experiment file {path} does not exist (see experiments/gan2shape_stages*.yaml)")
-        with open(path) as fh:
-            config = config_lib.merge(config, yaml.safe_load(fh) or {})
-    for text in overrides:
-        config = config_lib.merge(config, config_lib.parse_override(text))
-    return validate(config)
+    return validate(config_lib.layered(StagesConfig(), path, overrides, where="experiments/gan2shape_stages*.yaml"))
 
 
 def validate(config):

@@ -387,7 +387,7 @@ def format_scores(result):
 
 
 def _main(args):
-    config = resolve(args.experiment, args.set)
+    config = resolve(args.experiment, args.overrides)
     result = run(config, progress=not args.no_progress)
     print(format_scores(result))
     print(f"wrote {config.out_dir}/metrics.json, stages.png ({result['seconds']:.0f} s)")
@@ -395,9 +395,7 @@ def _main(args):
 
 def main(argv=None):
     parser = cli.parser("python -m tf3d.gan2shape_stages", "GAN2Shape's per-instance stages on shaded test images.")
-    parser.add_argument("experiment", help="experiment YAML (experiments/gan2shape_stages*.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (value parsed as YAML); repeatable")
+    cli.add_experiment_arguments(parser, "experiments/gan2shape_stages.yaml")
     parser.add_argument("--no-progress", action="store_true", help="no line per instance")
     return cli.run(_main, parser.parse_args(argv))
 

@@ -194,9 +194,8 @@ def train(cfg, verbose=None, callbacks=()):
 
 def main(argv=None):
     parser = cli.parser("python -m tf3d.train", __doc__.split("\n")[0])
-    parser.add_argument("experiment", help="experiment YAML, e.g. experiments/paired.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set train.epochs=3 (repeatable)")
+    cli.add_experiment_arguments(parser, "experiments/paired.yaml",
+                                 "override a config field, e.g. --set train.epochs=3 (repeatable)")
     args = parser.parse_args(argv)
 
     def body(a):

@@ -142,15 +142,7 @@ def build_optimizer(optimizer, steps=1):
 
 def resolve(path=None, overrides=()):
     """Defaults <- YAML file at `path` <- each `--set key=value`, validated."""
-    config = FitConfig()
-    if path:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"experiment file {path} does not exist (see experiments/fit_*.yaml)")
-        with open(path) as fh:
-            config = _merge(config, yaml.safe_load(fh) or {})
-    for text in overrides:
-        config = _merge(config, config_lib.parse_override(text))
-    return validate(config)
+    return validate(config_lib.layered(FitConfig(), path, overrides, _merge, where="experiments/fit_*.yaml"))
 
 
 def validate(config):
